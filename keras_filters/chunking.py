@@ -1,0 +1,64 @@
+"""Chooses how many filters to optimize in one batch from the memory a batch would need."""
+
+import numpy as np
+import tensorflow as tf
+
+# Forward activations are kept for the backward pass, which makes gradients of similar size;
+# the factor leaves room for both and for the allocator's slack.
+MEMORY_PER_ACTIVATION_BYTE = 3.0
+MAX_AUTO_BATCH = 64
+FALLBACK_AVAILABLE_BYTES = 4 << 30
+
+
+def available_memory_bytes() -> int:
+    """Memory the system can still give, from /proc/meminfo (Linux), else a 4 GiB guess."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return FALLBACK_AVAILABLE_BYTES
+
+
+def activation_bytes_per_image(feature_extractor, image_size: int) -> int:
+    """Bytes of every intermediate tensor of one forward pass of one image.
+
+    Traces the model once at the given size and adds up the sizes of the graph's float outputs.
+    """
+    channels = int(feature_extractor.input_shape[-1])
+    spec = tf.TensorSpec((1, image_size, image_size, channels), tf.float32)
+    graph = (
+        tf.function(lambda x: feature_extractor(x, training=False))
+        .get_concrete_function(spec)
+        .graph
+    )
+    total = 0
+    for operation in graph.get_operations():
+        for output in operation.outputs:
+            if output.dtype.is_floating and output.shape.is_fully_defined():
+                total += int(np.prod(output.shape.as_list())) * output.dtype.size
+    return total
+
+
+def auto_batch_size(
+    feature_extractor, image_size: int, num_filters: int, budget_fraction=0.4
+) -> int:
+    """The largest batch whose estimated memory fits `budget_fraction` of the free memory.
+
+    Args:
+        feature_extractor: The sub-model up to the target layer.
+        image_size: The largest image size the run uses.
+        num_filters: How many filters the run optimizes (no batch is larger).
+        budget_fraction: Share of the free memory one batch may take. Defaults to 0.4.
+
+    Returns:
+        A batch size between 1 and min(num_filters, 64).
+    """
+    per_image = (
+        activation_bytes_per_image(feature_extractor, image_size) * MEMORY_PER_ACTIVATION_BYTE
+    )
+    budget = available_memory_bytes() * budget_fraction
+    fits = int(budget // max(per_image, 1.0))
+    return max(1, min(fits, MAX_AUTO_BATCH, num_filters))

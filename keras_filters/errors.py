@@ -1,0 +1,33 @@
+"""Errors that a user can fix, and the wording that helps them fix it."""
+
+import difflib
+from collections.abc import Iterable
+
+
+class UsageError(ValueError):
+    """Bad input from the user: the command line reports it in one line and exits with code 2."""
+
+
+def closest_first(value: str, choices: Iterable[str], limit: int = 10) -> list[str]:
+    """Orders `choices` with the close matches of `value` first, as difflib suggests them.
+
+    Args:
+        value: What the user typed.
+        choices: The valid choices.
+        limit: How many choices to return at most. Defaults to 10.
+
+    Returns:
+        Up to `limit` choices: difflib's close matches first, then the rest in their given order.
+    """
+    choices = list(choices)
+    close = difflib.get_close_matches(value, choices, n=limit, cutoff=0.5)
+    rest = [choice for choice in choices if choice not in close]
+    return (close + rest)[:limit]
+
+
+def format_choices(value: str, choices: Iterable[str], limit: int = 10) -> str:
+    """Formats the valid choices for an error message, closest to `value` first."""
+    choices = list(choices)
+    shown = closest_first(value, choices, limit)
+    more = f", … ({len(choices) - len(shown)} more)" if len(choices) > len(shown) else ""
+    return ", ".join(shown) + more

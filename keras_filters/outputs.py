@@ -1,0 +1,72 @@
+"""Writes the run's files atomically: a temporary file in the same folder, then a rename."""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+
+def _atomic_write(path: str, write) -> None:
+    """Calls `write(file)` on a temporary file next to `path`, then renames it to `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def image_from_array(pixels: np.ndarray) -> Image.Image:
+    """A PIL image from a uint8 (height, width, channels) array: RGB, RGBA or greyscale.
+
+    Other channel counts (2, or more than 4) are shown as greyscale of their mean.
+    """
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    channels = pixels.shape[-1] if pixels.ndim == 3 else 1
+    if channels in (3, 4):
+        return Image.fromarray(pixels, "RGB" if channels == 3 else "RGBA")
+    if channels != 1:
+        pixels = pixels.mean(axis=-1, keepdims=True).astype(np.uint8)
+    return Image.fromarray(pixels.reshape(pixels.shape[:2]), "L")
+
+
+def write_png(path: str, pixels: np.ndarray) -> None:
+    """Writes a uint8 image array as PNG, atomically."""
+    image = image_from_array(pixels)
+    _atomic_write(path, lambda file: image.save(file, format="PNG"))
+
+
+def write_json(path: str, data) -> None:
+    """Writes `data` as indented JSON (NaN written as null), atomically."""
+    text = json.dumps(_json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    _atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes UTF-8 text, atomically."""
+    _atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def _json_safe(value):
+    """Converts numpy values and non-finite floats (→ None) so that JSON can hold them."""
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,85 @@
+"""The notebook API returns what other tools read: images, inputs, losses, filter indices."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import small_cnn
+
+import keras_filters
+from keras_filters import layers, scales
+
+
+def test_visualize_filters_returns_scorable_inputs(cnn):
+    result = keras_filters.visualize_filters(
+        cnn,
+        "conv_b",
+        [3, 1],
+        image_size=20,
+        num_steps=3,
+        step_size=0.1,
+        init_low=-1.0,
+        init_high=1.0,
+        gradient_normalization="l2",
+        progress=False,
+    )
+    assert result.images.shape == (2, 20, 20, 3) and result.images.dtype == np.uint8
+    assert result.inputs.shape == (2, 20, 20, 3) and result.inputs.dtype == np.float32
+    assert list(result.filter_indices) == [3, 1]
+    # An outside script scores `inputs` against the model; after the last step the objective
+    # is at least the last recorded one, since every step went uphill.
+    activations = np.asarray(layers.build_feature_extractor(cnn, "conv_b")(result.inputs))
+    rescored = activations[..., [3, 1]].mean(axis=(1, 2))
+    np.testing.assert_array_less(result.losses - 1e-6, np.diag(rescored))
+
+
+def test_unknown_setting_is_a_type_error(cnn):
+    with pytest.raises(TypeError, match="num_stepz"):
+        keras_filters.visualize_filters(cnn, "conv_a", [0], num_stepz=3)
+
+
+def test_greyscale_model_end_to_end():
+    model = small_cnn(channels=1, name="grey")
+    result = keras_filters.visualize_filters(
+        model,
+        "conv_b",
+        None,
+        max_filters=4,
+        image_size=16,
+        num_steps=2,
+        init_low=0.0,
+        init_high=1.0,
+        progress=False,
+    )
+    assert result.images.shape == (4, 16, 16, 1)
+    canvas = keras_filters.stitch(result.images, 2, 2, margin=2)
+    assert canvas.shape == (34, 34, 1)
+
+
+def test_multi_scale_schedule_visits_the_published_sizes():
+    assert scales.scale_sizes(412, 9, 1.2) == [79, 95, 114, 137, 165, 198, 238, 286, 343, 412]
+    assert scales.scale_sizes(128, 0, 1.2) == [128]
+
+
+def test_multi_scale_run_ends_at_the_final_size(cnn):
+    result = keras_filters.visualize_filters(
+        cnn,
+        "conv_a",
+        [0, 1],
+        image_size=24,
+        num_upscalings=2,
+        upscale_factor=1.2,
+        num_steps=2,
+        init_low=-1.0,
+        init_high=1.0,
+        deprocess_scale=0.25,
+        progress=False,
+    )
+    assert result.inputs.shape == (2, 24, 24, 3)
+    assert result.loss_history.shape == (4, 2)  # 2 steps at 16 px and 2 at 20 px
+
+
+def test_fixed_size_model_refuses_another_image_size():
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs))
+    with pytest.raises(keras_filters.UsageError, match="image_size=64.*fixed at 32x32"):
+        keras_filters.visualize_filters(model, "conv", [0], image_size=64, progress=False)

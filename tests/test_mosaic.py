@@ -1,0 +1,78 @@
+"""The mosaic's exact size, each tile at its exact offset, black margins, filter selection."""
+
+import numpy as np
+import pytest
+
+import keras_filters
+from keras_filters import mosaic
+
+
+def numbered_tiles(count, height=4, width=3, channels=3):
+    """Tile k is filled with the value k + 1, so that its position can be read back."""
+    return [np.full((height, width, channels), k + 1, np.uint8) for k in range(count)]
+
+
+def test_mosaic_size_tile_offsets_and_black_margins():
+    canvas = keras_filters.stitch(numbered_tiles(6), rows=2, cols=3, margin=5)
+    assert canvas.shape == (2 * 4 + 5, 3 * 3 + 2 * 5, 3) and canvas.dtype == np.uint8
+    for k in range(6):
+        row, column = divmod(k, 3)
+        top, left = row * (4 + 5), column * (3 + 5)
+        assert np.all(canvas[top : top + 4, left : left + 3] == k + 1)
+    painted = np.zeros(canvas.shape[:2], bool)
+    for row in range(2):
+        for column in range(3):
+            painted[row * 9 : row * 9 + 4, column * 8 : column * 8 + 3] = True
+    assert np.all(canvas[~painted] == 0)
+
+
+def test_published_mosaic_sizes():
+    assert mosaic.mosaic_size(8, 8, 128, 128, 5) == (1059, 1059)
+    assert mosaic.mosaic_size(8, 8, 130, 130, 5) == (1075, 1075)
+    assert mosaic.mosaic_size(3, 8, 128, 128, 5) == (394, 1059)
+
+
+def test_column_major_places_filter_i_plus_rows_j_at_row_i_column_j():
+    canvas = mosaic.stitch(numbered_tiles(64, 2, 2), 8, 8, margin=1, order="column")
+    for i in range(8):
+        for j in range(8):
+            assert canvas[i * 3, j * 3, 0] == i + 8 * j + 1
+
+
+def test_missing_tiles_stay_black_and_greyscale_keeps_one_channel():
+    canvas = mosaic.stitch(numbered_tiles(3, 2, 2, channels=1), 2, 2, margin=0)
+    assert canvas.shape == (4, 4, 1)
+    assert np.all(canvas[2:, 2:] == 0) and canvas[2, 0, 0] == 3
+
+
+def test_stitch_refuses_bad_grids():
+    with pytest.raises(ValueError, match="at least one row"):
+        mosaic.stitch(numbered_tiles(1), 0, 3)
+    with pytest.raises(ValueError, match="5 images do not fit a 2x2 grid"):
+        mosaic.stitch(numbered_tiles(5), 2, 2)
+
+
+def test_top_selection_orders_by_loss_and_drops_dead_filters():
+    losses = np.array([0.5, 3.0, 0.0, 2.0, -1.0, 1.0])
+    usable = losses > 0
+    selection = mosaic.select_filters(losses, usable, 2, 2, "top")
+    assert selection.positions == [1, 3, 5, 0] and selection.warning is None
+
+
+def test_first_selection_keeps_index_order():
+    losses = np.array([0.5, 3.0, 0.0, 2.0])
+    selection = mosaic.select_filters(losses, losses > 0, 2, 2, "first")
+    assert selection.positions == [0, 1, 2, 3]
+
+
+def test_too_few_filters_fall_back_to_the_largest_square_with_one_warning():
+    losses = np.array([5.0, 0.0, 4.0, 3.0, 2.0, 0.0, 1.0])
+    selection = mosaic.select_filters(losses, losses > 0, 8, 8, "top")
+    assert (selection.rows, selection.cols) == (2, 2)
+    assert selection.positions == [0, 2, 3, 4]
+    assert selection.warning.count("\n") == 0 and "only 5 filters" in selection.warning
+
+
+def test_all_dead_gives_an_empty_selection_and_a_warning():
+    selection = mosaic.select_filters(np.zeros(4), np.zeros(4, bool), 2, 2, "top")
+    assert selection.positions == [] and "no filters" in selection.warning

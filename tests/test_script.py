@@ -1,0 +1,49 @@
+"""The real command line on the quickstart config writes the mosaic and the JSON."""
+
+import json
+import os
+
+import numpy as np
+from conftest import run_command
+from PIL import Image
+
+
+def test_quickstart_writes_mosaic_and_json(tmp_path):
+    outdir = tmp_path / "out"
+    finished = run_command("--config=configs/quickstart.py", f"--outdir={outdir}")
+    assert finished.returncode == 0, finished.stderr
+    assert "Traceback" not in finished.stderr
+    files = sorted(os.listdir(outdir))
+    assert files == ["mosaic.png", "run.json"]
+    pixels = np.asarray(Image.open(outdir / "mosaic.png"))
+    assert pixels.shape == (547, 547, 3)
+    assert np.all(pixels[64:69, :] == 0)  # the first horizontal margin is black
+    record = json.loads((outdir / "run.json").read_text())
+    assert record["layer"] == "conv3" and len(record["filters"]) == 64
+    assert record["mosaic"]["filters"] == list(range(64))
+    assert record["settings"]["seed"] == 0
+    assert all(isinstance(entry["loss"], float) for entry in record["filters"])
+
+
+def test_override_another_layer_and_save_tiles(tmp_path):
+    finished = run_command(
+        "--config=configs/quickstart.py",
+        "--config.layer=conv1",
+        "--config.max_filters=16",
+        "--config.grid_rows=4",
+        "--config.grid_cols=4",
+        "--config.save_tiles=true",
+        f"--outdir={tmp_path}",
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert Image.open(tmp_path / "mosaic.png").size == (4 * 64 + 15, 4 * 64 + 15)
+    assert len(os.listdir(tmp_path / "tiles")) == 16
+    tile = np.asarray(Image.open(tmp_path / "tiles" / "filter_0005.png"))
+    mosaic = np.asarray(Image.open(tmp_path / "mosaic.png"))
+    np.testing.assert_array_equal(mosaic[69 : 69 + 64, 69 : 69 + 64], tile)
+
+
+def test_list_layers(tmp_path):
+    finished = run_command("--config=configs/quickstart.py", "--list_layers")
+    assert finished.returncode == 0, finished.stderr
+    assert "conv3" in finished.stdout and "Conv2D" in finished.stdout and "64" in finished.stdout
