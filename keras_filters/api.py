@@ -5,7 +5,17 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from keras_filters import ascent, chunking, deprocess, errors, layers, models, noise, scales
+from keras_filters import (
+    ascent,
+    chunking,
+    deprocess,
+    errors,
+    layers,
+    models,
+    noise,
+    scales,
+    validation,
+)
 from keras_filters import settings as settings_lib
 from keras_filters import step as step_lib
 from keras_filters.progress import ProgressBar
@@ -103,6 +113,9 @@ class Visualizer:
                 f"model {model.name!r}, whose input size is fixed at {input_shape[1]}x"
                 f"{input_shape[2]}; use --config.image_size={fixed[0]} --config.num_upscalings=0"
             )
+        validation.check_image_size(
+            self.feature_extractor, sizes=self.sizes, border=border, layer_name=self.layer_info.name
+        )
         self.num_steps = num_steps
         self.step_size = step_size
         self.noise_settings = dict(
@@ -156,14 +169,24 @@ class Visualizer:
         self, filter_indices: Sequence[int], batch_size: int, progress: ProgressBar | None = None
     ) -> Iterator[ascent.ChunkResult]:
         """Optimizes `filter_indices` in chunks of `batch_size`, yielding each finished chunk."""
-        for start in range(0, len(filter_indices), batch_size):
-            chunk = self.run_chunk(
-                filter_indices[start : start + batch_size],
-                on_step=progress.step if progress else None,
-            )
+        for chunk_filters in chunk_layout(filter_indices, batch_size):
+            chunk = self.run_chunk(chunk_filters, on_step=progress.step if progress else None)
             if progress:
                 progress.chunk_done(chunk.losses)
             yield chunk
+
+
+def chunk_layout(filter_indices: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Splits the filters into the chunks that run as one batch each, in order.
+
+    A resumed run reuses the layout of the run it continues, so that every filter is computed
+    in the same batch as before and the results are the same bit for bit.
+    """
+    filter_indices = [int(index) for index in filter_indices]
+    return [
+        filter_indices[start : start + batch_size]
+        for start in range(0, len(filter_indices), batch_size)
+    ]
 
 
 def choose_filter_indices(filter_indices, max_filters: int, num_filters: int) -> list[int]:
@@ -232,6 +255,7 @@ def load_model_from_settings(model, settings: dict):
         include_top=settings["include_top"],
         image_size=settings["image_size"],
         unsafe_deserialization=settings["unsafe_deserialization"],
+        seed=settings["seed"],
     )
 
 
@@ -284,7 +308,11 @@ def plan(model, settings: dict) -> Plan:
 
     Returns:
         A `Plan`.
+
+    Raises:
+        UsageError: For settings, a model, layer, filter or image size that cannot be used.
     """
+    validation.check_settings(settings)
     model = load_model_from_settings(model, settings)
     visualizer = build_visualizer(model, settings)
     indices = choose_filter_indices(
@@ -317,7 +345,13 @@ def visualize_filters(
         UsageError: For a model, layer or filter that cannot be used.
     """
     if filter_indices is not None:
-        settings["filter_indices"] = tuple(int(index) for index in filter_indices)
+        filter_indices = tuple(int(index) for index in filter_indices)
+        if not filter_indices:
+            raise errors.UsageError(
+                "filter_indices is an empty list; give at least one filter index, or None to "
+                "try the first max_filters"
+            )
+        settings["filter_indices"] = filter_indices
     settings = settings_lib.resolve_settings({**settings, "layer": layer_name})
     run = plan(model, settings)
     chunks = run.visualizer.iterate_chunks(

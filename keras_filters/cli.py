@@ -1,7 +1,59 @@
-"""The `keras-filters` command: reads the config, runs the job, reports bad input in one line."""
+"""The `keras-filters` command: reads the config, runs the job, reports bad input in one line.
+
+Exit codes: 0 when the mosaic is written; 1 when every filter failed (NaN or infinite loss);
+2 for bad input, reported in one line on stderr before anything is written; 128 + N when
+signal N stopped the run (130 for Ctrl-C), after the mosaic of the finished filters is written.
+
+Flags and settings are checked before TensorFlow starts, so a mistyped setting fails at once.
+"""
 
 import os
+import re
 import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+import configs
+from keras_filters import errors, validation
+from keras_filters import settings as settings_lib
+
+BASE_CONFIG = os.path.join(os.path.dirname(configs.__file__), "base.py")
+PROGRAM = "keras-filters"
+EXIT_ALL_FAILED = 1
+EXIT_USAGE = 2
+EXIT_KEYBOARD_INTERRUPT = 130
+
+
+def _define_config_flag():
+    """Defines --config, keeping back the error of a bad override for the parser to report.
+
+    ml_collections parses the default config when the flag is defined, with the overrides it
+    finds in sys.argv, so an override of an unknown key fails at import time.
+    """
+    try:
+        flag = config_flags.DEFINE_config_file(
+            "config",
+            BASE_CONFIG,
+            "Config file (configs/NAME.py); override keys with --config.KEY=VALUE.",
+        )
+        return flag, None
+    except Exception as error:  # Reported in one line by parse_command_line.
+        return None, error
+
+
+_CONFIG, _CONFIG_DEFINITION_ERROR = _define_config_flag()
+_OUTDIR = flags.DEFINE_string("outdir", "out", "Folder for the mosaic PNG and the run JSON.")
+_LIST_LAYERS = flags.DEFINE_bool(
+    "list_layers", False, "List the model's visualizable layers and exit."
+)
+_RESUME = flags.DEFINE_bool(
+    "resume",
+    False,
+    "Finish the interrupted run in --outdir, with the settings recorded there (a run resumes "
+    "also without this flag when its settings are the same).",
+)
+OUR_FLAGS = ("config", "outdir", "list_layers", "resume")
 
 
 def _import_tensorflow_quietly() -> None:
@@ -26,29 +78,117 @@ def _import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
-_import_tensorflow_quietly()
-
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-import configs  # noqa: E402
-
-BASE_CONFIG = os.path.join(os.path.dirname(configs.__file__), "base.py")
-PROGRAM = "keras-filters"
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", BASE_CONFIG, "Config file (configs/NAME.py); override keys with --config.KEY=VALUE."
-)
-_OUTDIR = flags.DEFINE_string("outdir", "out", "Folder for the mosaic PNG and the run JSON.")
-_LIST_LAYERS = flags.DEFINE_bool(
-    "list_layers", False, "List the model's visualizable layers and exit."
-)
+def fail(message: str, exit_code: int = EXIT_USAGE) -> None:
+    """Reports an error in one line on stderr and exits (code 2 unless told otherwise)."""
+    print(f"{PROGRAM}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(exit_code)
 
 
-def fail(message: str) -> None:
-    """Reports bad input in one line on stderr and exits with code 2."""
-    print(f"{PROGRAM}: error: {message}", file=sys.stderr)
-    sys.exit(2)
+def _one_line(text: str) -> str:
+    """The first and the last line of a long message (a traceback's last line names the fault)."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if len(lines) > 1:
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0] if lines else ""
+
+
+def check_arguments(argv) -> None:
+    """Checks the command line for overrides of undeclared keys and missing config files.
+
+    ml_collections would report these with a traceback, so they are caught first.
+
+    Raises:
+        UsageError: Naming the argument.
+    """
+    declared = settings_lib.default_settings()
+    for argument in argv[1:]:
+        if argument == "--":
+            break
+        override = re.match(r"^--?(?:no)?config\.([^=]+)", argument)
+        if override:
+            key = override.group(1).split(".")[0]
+            if key not in declared:
+                raise errors.UsageError(
+                    f"unknown setting {key!r} in {argument}; configs/base.py declares: "
+                    f"{errors.format_choices(key, declared, limit=12)}"
+                )
+    path = config_path(argv)
+    if not os.path.isfile(path):
+        raise errors.UsageError(f"config file {path!r} does not exist")
+
+
+def config_path(argv) -> str:
+    """The config file the command line names (the last --config), or the base config."""
+    path = BASE_CONFIG
+    for position, argument in enumerate(argv[1:], start=1):
+        if argument == "--":
+            break
+        given = re.match(r"^--?config=(.*)$", argument)
+        if given:
+            path = given.group(1)
+        elif argument in ("--config", "-config") and position + 1 < len(argv):
+            path = argv[position + 1]
+    # A path may carry an argument for get_config after a colon: configs/x.py:small.
+    return path.split(":", 1)[0]
+
+
+def _describe_flag_error(error: flags.Error) -> str:
+    """absl's message for a bad flag value, in one line, with the type the setting takes."""
+    if isinstance(error, flags.UnrecognizedFlagError):
+        name = error.flagname
+        return f"unknown flag --{name}; the flags are: {errors.format_choices(name, OUR_FLAGS)}"
+    message = _one_line(error)
+    message = message[len("flag ") :] if message.startswith("flag ") else message
+    key = re.match(r"^--?config\.([A-Za-z0-9_]+)", message)
+    defaults = settings_lib.default_settings()
+    if key and key.group(1) in defaults:
+        kind = validation.type_name(defaults[key.group(1)])
+        message += f"; {key.group(1)} takes {kind}"
+    return message
+
+
+def _check_config_keys(config) -> None:
+    """Refuses a config file that sets a key configs/base.py does not declare."""
+    declared = settings_lib.default_settings()
+    undeclared = sorted(set(config.keys()) - set(declared))
+    if undeclared:
+        path = flags.FLAGS["config"].config_filename
+        raise errors.UsageError(
+            f"config file {path!r} sets {undeclared[0]!r}, which configs/base.py does not "
+            f"declare; the settings are: {errors.format_choices(undeclared[0], declared, 12)}"
+        )
+
+
+def parse_command_line(argv) -> list:
+    """Parses the flags like absl does, but reports any problem in one line, exit code 2."""
+    try:
+        check_arguments(argv)
+        if _CONFIG_DEFINITION_ERROR is not None:
+            raise errors.UsageError(_one_line(_CONFIG_DEFINITION_ERROR))
+        try:
+            remaining = flags.FLAGS(argv)
+            config = _CONFIG.value
+            config.keys()  # A config file that failed to load raises only when first used.
+        except flags.Error as error:
+            raise errors.UsageError(_describe_flag_error(error)) from None
+        except Exception as error:  # A config file that raises, or does not parse.
+            raise errors.UsageError(
+                f"could not read the config file {config_path(argv)!r}: "
+                f"{type(error).__name__}: {_one_line(error)}"
+            ) from None
+        _check_config_keys(config)
+    except errors.UsageError as error:
+        fail(str(error))
+    return remaining
+
+
+def _config_given() -> bool:
+    """Whether the command line names a config file or overrides a setting."""
+    return any(
+        flags.FLAGS[name].present
+        for name in flags.FLAGS
+        if name == "config" or name.startswith("config.")
+    )
 
 
 def print_layers(settings: dict) -> None:
@@ -56,7 +196,7 @@ def print_layers(settings: dict) -> None:
     from keras_filters import api, layers
 
     model = api.load_model_from_settings(settings["model"], settings)
-    print(f"{'layer':40s} {'type':24s} {'output shape':24s} filters")
+    print(f"{'layer':40s} {'type':24s} {'output shape':24s} {'filters'}")
     for info in layers.list_layers(model):
         print(f"{info.name:40s} {info.type:24s} {str(info.output_shape):24s} {info.num_filters}")
 
@@ -65,20 +205,55 @@ def main(argv) -> None:
     """Runs the configured job, or lists the layers."""
     if len(argv) > 1:
         fail(f"unexpected argument {argv[1]!r}; settings are given as --config.KEY=VALUE")
-    from keras_filters import errors, runner
-
+    outdir = _OUTDIR.value
     settings = _CONFIG.value.to_dict()
+    resume_with_recorded_settings = _RESUME.value and not _config_given()
+    if not resume_with_recorded_settings:
+        try:
+            settings = settings_lib.resolve_settings(settings)
+            validation.check_settings(settings)
+            if not _LIST_LAYERS.value:
+                validation.check_outdir(outdir)
+        except errors.UsageError as error:
+            fail(str(error))
+    _import_tensorflow_quietly()
+    from keras_filters import interruption, resume, runner
+
     try:
+        if resume_with_recorded_settings:
+            settings = resume.recorded_settings(outdir)
+            if settings is None:
+                raise errors.UsageError(f"outdir {outdir!r} holds no unfinished run to resume")
         if _LIST_LAYERS.value:
             print_layers(settings)
             return
-        record = runner.run(_OUTDIR.value, settings)
+        record = runner.run(outdir, settings, resume_only=_RESUME.value)
     except errors.UsageError as error:
         fail(str(error))
+    except interruption.RunInterrupted as stopped:
+        wrote = f"; wrote the mosaic of those to {outdir}" if stopped.filters_done else ""
+        print(
+            f"{PROGRAM}: {stopped}{wrote}; run the same command again, or add --resume, to finish",
+            file=sys.stderr,
+        )
+        sys.exit(stopped.exit_code)
+    _report(outdir, record)
+
+
+def _report(outdir: str, record: dict) -> None:
+    """Prints where the mosaic went, or fails when no filter could be optimized."""
+    failed = [entry["index"] for entry in record["filters"] if entry["failed"]]
+    if failed and len(failed) == len(record["filters"]):
+        fail(
+            f"every filter failed: the loss or gradient of filters {failed[:10]}"
+            f"{' …' if len(failed) > 10 else ''} became NaN or infinite; see "
+            f"{os.path.join(outdir, 'run.json')}",
+            exit_code=EXIT_ALL_FAILED,
+        )
     mosaic = record["mosaic"]
     if mosaic["file"]:
         print(
-            f"wrote {os.path.join(_OUTDIR.value, mosaic['file'])} "
+            f"wrote {os.path.join(outdir, mosaic['file'])} "
             f"({mosaic['width']}x{mosaic['height']} px, {mosaic['rows']}x{mosaic['cols']} "
             f"filters of {record['layer']}) in {record['seconds']:.1f}s"
         )
@@ -86,7 +261,11 @@ def main(argv) -> None:
 
 def run() -> None:
     """Entry point of the installed `keras-filters` command."""
-    app.run(main)
+    try:
+        app.run(main, flags_parser=parse_command_line)
+    except KeyboardInterrupt:  # Ctrl-C before the run started, or a second one during it.
+        print(f"{PROGRAM}: interrupted; run the same command again to finish", file=sys.stderr)
+        sys.exit(EXIT_KEYBOARD_INTERRUPT)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,9 @@ def deprocess_image(
     centered = image - image.mean()
     std = centered.std()
     if style == "standard":
-        pixels = np.clip(centered / (std + epsilon) * scale + 0.5, 0.0, 1.0) * 255.0
+        # With epsilon 0, a constant image (std 0) has no contrast to stretch: it stays grey.
+        spread = std + epsilon if std + epsilon > 0 else 1.0
+        pixels = np.clip(centered / spread * scale + 0.5, 0.0, 1.0) * 255.0
     elif style == "dlwp2":
         # DLwP divides by the std alone; a constant image would give NaN, so it stays grey.
         pixels = np.clip(centered / std * 64.0 + 128.0 if std > 0 else centered + 128.0, 0, 255)

@@ -8,6 +8,13 @@ class UsageError(ValueError):
     """Bad input from the user: the command line reports it in one line and exits with code 2."""
 
 
+class UnknownSettingError(UsageError, TypeError):
+    """A setting that configs/base.py does not declare.
+
+    A TypeError too, as Python raises for an unexpected keyword argument of a function.
+    """
+
+
 def closest_first(value: str, choices: Iterable[str], limit: int = 10) -> list[str]:
     """Orders `choices` with the close matches of `value` first, as difflib suggests them.
 

@@ -1,7 +1,5 @@
 """Normalizes each image's gradient by its own norm, so every filter takes steps of one size."""
 
-from keras import ops
-
 NORMALIZATIONS = ("rms", "l2", "pixel_l2", "none")
 
 
@@ -23,6 +21,10 @@ def normalize_gradients(gradients, mode: str, epsilon: float):
     Raises:
         ValueError: For an unknown mode.
     """
+    # Imported here, not at the top, so that the command can check a setting against
+    # NORMALIZATIONS before it starts TensorFlow.
+    from keras import ops
+
     image_axes = tuple(range(1, len(gradients.shape)))
     if mode == "rms":
         norm = ops.sqrt(ops.mean(ops.square(gradients), axis=image_axes, keepdims=True))

@@ -75,10 +75,32 @@ def find_layer(model: keras.Model, layer_name: str) -> LayerInfo:
     if len(nested) == 1:
         return nested[0]
     names = [info.name for info in available]
+    choices = errors.format_choices(layer_name, names, limit=15)
+    existing = [
+        (path, layer)
+        for path, layer in _all_layers(model)
+        if layer_name in (path, path.split(PATH_SEPARATOR)[-1])
+    ]
+    if existing:
+        path, layer = existing[0]
+        if isinstance(layer, keras.layers.InputLayer):
+            why = "is the model's input, not a layer to visualize"
+        else:
+            why = f"(output shape {_output_shape(layer)}) has no channel axis to pick a filter from"
+        raise errors.UsageError(f"layer {path!r} {why}; choose one of: {choices}")
     raise errors.UsageError(
         f"layer {layer_name!r} is not a visualizable layer of model {model.name!r}; "
-        f"choose one of: {errors.format_choices(layer_name, names, limit=15)}"
+        f"choose one of: {choices}"
     )
+
+
+def _all_layers(model: keras.Model):
+    """Every layer of the model with its path, nested models' layers included."""
+    for layer in model.layers:
+        yield layer.name, layer
+        if isinstance(layer, keras.Model):
+            for path, inner in _all_layers(layer):
+                yield layer.name + PATH_SEPARATOR + path, inner
 
 
 def build_feature_extractor(model: keras.Model, layer_name: str) -> keras.Model:

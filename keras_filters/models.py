@@ -1,15 +1,19 @@
 """Loads the model to visualize: a Keras Applications model by name, a saved file, or the demo."""
 
+import contextlib
+import json
 import os
 import re
+import warnings
+import zipfile
 from importlib import resources
 
 import keras
 
-from keras_filters import errors
+from keras_filters import errors, model_files
 
-DEMO_MODEL_NAME = "demo"
-SAVED_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+DEMO_MODEL_NAME = model_files.DEMO_MODEL_NAME
+SAVED_MODEL_SUFFIXES = model_files.SAVED_MODEL_SUFFIXES
 
 
 def _canonical(name: str) -> str:
@@ -38,6 +42,7 @@ def load_model(
     include_top: bool = False,
     image_size: int | None = None,
     unsafe_deserialization: bool = False,
+    seed: int | None = None,
 ) -> keras.Model:
     """Returns the model to visualize.
 
@@ -53,6 +58,8 @@ def load_model(
             the architecture cannot take images of any size. Defaults to None.
         unsafe_deserialization: Allow saved files to run code of their own (Lambda layers).
             Defaults to False: Keras' `safe_mode` refuses them.
+        seed: For Keras Applications with weights "none": seeds Keras' random initialisation,
+            so that the same seed builds the same random model. Defaults to None (unseeded).
 
     Returns:
         The loaded `keras.Model`.
@@ -66,55 +73,125 @@ def load_model(
         raise errors.UsageError(f"model must be a keras.Model, a name or a path; got {model!r}")
     if model == DEMO_MODEL_NAME:
         return load_saved_model(demo_model_path(), unsafe_deserialization=unsafe_deserialization)
-    if (
-        model.lower().endswith(SAVED_MODEL_SUFFIXES)
-        or os.path.sep in model
-        or os.path.exists(model)
-    ):
+    if model_files.is_model_path(model):
         return load_saved_model(model, unsafe_deserialization=unsafe_deserialization)
-    return load_application(model, weights=weights, include_top=include_top, image_size=image_size)
+    return load_application(
+        model, weights=weights, include_top=include_top, image_size=image_size, seed=seed
+    )
 
 
 def load_saved_model(path: str, *, unsafe_deserialization: bool = False) -> keras.Model:
     """Loads a saved Keras model file with `safe_mode` on unless explicitly allowed.
 
     Raises:
-        UsageError: If the file is missing, is not a Keras model file, or is corrupt.
+        UsageError: If the file is missing, is not a Keras model file, is truncated or corrupt,
+            or holds code that safe mode refuses.
     """
-    if not os.path.isfile(path):
-        raise errors.UsageError(f"model file {path!r} does not exist")
-    if not path.lower().endswith(SAVED_MODEL_SUFFIXES):
-        raise errors.UsageError(
-            f"model file {path!r} is not a Keras model file; expected one of: "
-            + ", ".join(SAVED_MODEL_SUFFIXES)
-        )
+    model_files.check_model_file(path)
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=not unsafe_deserialization)
+        with _warnings_kept_on_success():
+            return keras.saving.load_model(
+                path, compile=False, safe_mode=not unsafe_deserialization
+            )
     except Exception as error:  # Keras raises many types for a bad file; all mean the same here.
         message = " ".join(str(error).split())
-        if "safe_mode" in message or "Lambda" in message:
+        if not unsafe_deserialization and ("safe_mode" in message or "Lambda" in message):
             raise errors.UsageError(
-                f"model file {path!r} contains code that would run on loading "
-                f"({_unsafe_layer(message)}); refused in safe mode. If you trust the file, "
-                "opt in with --config.unsafe_deserialization=true"
+                f"model file {path!r} has {_describe_code_layers(path)} that would run on "
+                "loading; refused in safe mode. If you trust the file, opt in with "
+                "--config.unsafe_deserialization=true"
             ) from None
         raise errors.UsageError(
             f"model file {path!r} could not be loaded as a Keras model: {message[:300]}"
         ) from None
 
 
-def _unsafe_layer(message: str) -> str:
-    """Names the layer that Keras' safe mode refused, as far as its message tells."""
-    match = re.search(r"'name': '([^']+)'", message) or re.search(r"layer '([^']+)'", message)
-    if match:
-        return f"layer {match.group(1)!r}"
-    return "a Lambda layer" if "Lambda" in message else "a layer with custom code"
+@contextlib.contextmanager
+def _warnings_kept_on_success():
+    """Holds back Python warnings while a model loads; shows them only if loading succeeds.
+
+    A file that does not fit makes Keras warn about every layer before it fails; the failure
+    is reported in one line, and those warnings would bury it.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def _saved_config(path: str):
+    """The model's architecture as saved in the file (a JSON tree), or None if unreadable."""
+    try:
+        if path.lower().endswith(".keras"):
+            with zipfile.ZipFile(path) as archive:
+                return json.loads(archive.read("config.json"))
+        import h5py
+
+        with h5py.File(path, "r") as file:
+            text = file.attrs.get("model_config")
+            return json.loads(text.decode() if isinstance(text, bytes) else text)
+    except Exception:  # Only used to word a message: an unreadable config names nothing.
+        return None
+
+
+def code_layer_names(config) -> list[str]:
+    """Names the layers of a saved architecture that carry Python code.
+
+    Those are Lambda layers, and any layer whose saved settings hold a Python lambda; layers
+    of nested models count.
+
+    Args:
+        config: The architecture as a JSON tree (config.json of a .keras file).
+
+    Returns:
+        The layers' names, in the order of the file.
+    """
+    found = []
+
+    def walk(node, layer_name):
+        if isinstance(node, list):
+            for item in node:
+                walk(item, layer_name)
+            return
+        if not isinstance(node, dict):
+            return
+        inner = node.get("config")
+        if "class_name" in node and isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            layer_name = inner["name"]
+        if node.get("class_name") in ("Lambda", "__lambda__") and layer_name not in found:
+            found.append(layer_name)
+        for value in node.values():
+            walk(value, layer_name)
+
+    walk(config, None)
+    return [name for name in found if name is not None]
+
+
+def _describe_code_layers(path: str) -> str:
+    """ "Python code in layer 'name'", from the architecture saved in the file, for a message."""
+    config = _saved_config(path)
+    names = code_layer_names(config) if config is not None else []
+    if not names:
+        return "Python code (a Lambda layer, say)"
+    listed = ", ".join(repr(name) for name in names)
+    return (
+        f"Python code in layer {listed}" if len(names) == 1 else f"Python code in layers {listed}"
+    )
 
 
 def load_application(
-    name: str, *, weights: str = "imagenet", include_top: bool = False, image_size=None
+    name: str,
+    *,
+    weights: str = "imagenet",
+    include_top: bool = False,
+    image_size=None,
+    seed: int | None = None,
 ) -> keras.Model:
     """Builds a `keras.applications` model by name.
+
+    With weights "none" and a `seed`, Keras' global random state is seeded first, so that the
+    random model is the same in every run with that seed.
 
     Raises:
         UsageError: For an unknown name, a missing weights file, weights that do not fit, or
@@ -129,21 +206,24 @@ def load_application(
             f"name: {errors.format_choices(name.lower(), names, limit=12)}"
         )
     keras_weights = _keras_weights(weights)
+    if keras_weights is None and seed is not None:
+        keras.utils.set_random_seed(seed)
     keyword_arguments = {"weights": keras_weights, "include_top": include_top}
     try:
-        if include_top:
-            return constructor(**keyword_arguments)
-        try:
-            # Any input size, so that one model serves every image size and every scale.
-            return constructor(input_shape=(None, None, 3), **keyword_arguments)
-        except ValueError:
-            if not image_size:
-                raise
-            return constructor(input_shape=(image_size, image_size, 3), **keyword_arguments)
+        with _warnings_kept_on_success():
+            if include_top:
+                return constructor(**keyword_arguments)
+            try:
+                # Any input size, so that one model serves every image size and every scale.
+                return constructor(input_shape=(None, None, 3), **keyword_arguments)
+            except ValueError:
+                if not image_size:
+                    raise
+                return constructor(input_shape=(image_size, image_size, 3), **keyword_arguments)
     except errors.UsageError:
         raise
     except Exception as error:
-        raise _weights_error(name, weights, error) from None
+        raise _weights_error(name, weights, include_top, error) from None
 
 
 def _keras_weights(weights: str):
@@ -160,14 +240,21 @@ def _keras_weights(weights: str):
     return weights
 
 
-def _weights_error(name: str, weights: str, error: Exception) -> errors.UsageError:
+def _weights_error(
+    name: str, weights: str, include_top: bool, error: Exception
+) -> errors.UsageError:
     """Turns the exception of a failed application build into a one-line UsageError."""
     message = " ".join(str(error).split())
     url = re.search(r"https?://\S+?\.h5", message)
     if url:
         return errors.UsageError(
-            f"could not download the ImageNet weights of {name} ({url.group(0)}); use "
-            "--config.weights=none for random weights or --config.weights=/path/to/"
-            f"{url.group(0).rsplit('/', 1)[-1]} for a local copy"
+            f"could not download the ImageNet weights of {name} (weights={weights!r}, "
+            f"{url.group(0)}); use --config.weights=none for random weights or "
+            f"--config.weights=/path/to/{url.group(0).rsplit('/', 1)[-1]} for a local copy"
+        )
+    if os.path.isfile(str(weights)):
+        return errors.UsageError(
+            f"weights file {weights!r} does not match the architecture of {name} "
+            f"(include_top={include_top}): {message[:240]}"
         )
     return errors.UsageError(f"could not build {name} with weights={weights!r}: {message[:300]}")

@@ -50,5 +50,8 @@ def initial_images(
         if distribution == "uniform":
             images[position] = generator.uniform(low, high, size=shape)
         else:
-            images[position] = generator.normal((low + high) / 2, (high - low) / 2, size=shape)
+            # A wide normal's tails can pass the float32 range: they start as infinity, and the
+            # ascent marks that filter failed.
+            with np.errstate(over="ignore"):
+                images[position] = generator.normal((low + high) / 2, (high - low) / 2, size=shape)
     return images

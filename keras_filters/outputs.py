@@ -52,6 +52,11 @@ def write_json(path: str, data) -> None:
     _atomic_write(path, lambda file: file.write(text.encode("utf-8")))
 
 
+def write_npz(path: str, **arrays) -> None:
+    """Writes numpy arrays into one uncompressed .npz file, atomically."""
+    _atomic_write(path, lambda file: np.savez(file, **arrays))
+
+
 def write_text(path: str, text: str) -> None:
     """Writes UTF-8 text, atomically."""
     _atomic_write(path, lambda file: file.write(text.encode("utf-8")))

@@ -39,6 +39,10 @@ class ProgressBar:
             f" | mean loss {mean_loss:.4g} | {elapsed:.0f}s"
         )
 
+    def skip(self, count: int) -> None:
+        """Counts filters that an earlier, interrupted run finished, without a line."""
+        self.filters_done += count
+
     def step(self, step: int, losses) -> None:
         """Reports a finished step of the current chunk, with the chunk's losses."""
         if self.interactive:

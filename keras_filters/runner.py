@@ -1,4 +1,10 @@
-"""The main job: visualize a layer's filters and write the mosaic, the tiles and the JSON."""
+"""The main job: visualize a layer's filters and write the mosaic, the tiles and the JSON.
+
+Every check runs before the first file is written. Finished chunks are saved as they finish
+(see `resume`); Ctrl-C or SIGTERM stops the run within one chunk, writes the mosaic of what is
+done and raises `interruption.RunInterrupted`; running again with the same settings into the
+same outdir goes on where it stopped and ends with the same files as an uninterrupted run.
+"""
 
 import os
 import sys
@@ -7,7 +13,7 @@ import time
 import keras
 import numpy as np
 
-from keras_filters import api, mosaic, outputs
+from keras_filters import api, errors, interruption, mosaic, outputs, resume, validation
 from keras_filters import settings as settings_lib
 
 MOSAIC_FILE = "mosaic.png"
@@ -15,28 +21,119 @@ RUN_FILE = "run.json"
 TILES_FOLDER = "tiles"
 
 
-def run(outdir: str, settings: dict, log=None) -> dict:
+def run(outdir: str, settings: dict, log=None, resume_only: bool = False) -> dict:
     """Runs the whole job for one config and writes its files into `outdir`.
+
+    An unfinished run of the same settings in `outdir` is resumed: its finished chunks are
+    kept and only the rest is computed, in the same chunks as before.
 
     Args:
         outdir: Output folder; created if missing.
         settings: Every key of configs/base.py (missing ones take their defaults).
         log: Stream for warnings. Defaults to sys.stderr.
+        resume_only: Refuse to start a new run: there must be an unfinished one to resume.
+            Defaults to False.
 
     Returns:
         The run record that was written as run.json.
 
     Raises:
-        UsageError: For settings that cannot be used.
+        UsageError: For settings that cannot be used, an outdir that cannot be written, or an
+            unfinished run of other settings in `outdir`; nothing is written then.
+        RunInterrupted: After SIGINT or SIGTERM, once the mosaic and JSON of the finished
+            filters are written.
     """
     log = log if log is not None else sys.stderr
-    settings = settings_lib.resolve_settings(settings)
     started = time.monotonic()
+    settings = settings_lib.resolve_settings(settings)
+    validation.check_settings(settings)
+    validation.check_outdir(outdir)
     plan = api.plan(settings["model"], settings)
-    chunks = plan.visualizer.iterate_chunks(
-        plan.filter_indices, plan.batch_size, plan.progress_bar(settings["progress"])
+    validation.check_mosaic_size(settings, len(plan.filter_indices))
+    store = resume.ProgressStore(outdir)
+    progress_record = _start_or_resume(store, plan, settings, resume_only)
+    layout = api.chunk_layout(plan.filter_indices, plan.batch_size)
+    done = store.load_chunks(layout)
+    if done:
+        print(
+            f"keras-filters: resuming the run in {outdir}: "
+            f"{sum(len(layout[number]) for number in done)} of {len(plan.filter_indices)} "
+            "filters already done",
+            file=log,
+        )
+    signal_number = _run_chunks(plan, layout, done, store, progress_record, settings["progress"])
+    if not done:
+        raise interruption.RunInterrupted(signal_number, 0, len(plan.filter_indices))
+    result = api.collect(
+        [done[number] for number in sorted(done)], plan.visualizer.layer_info.name, settings
     )
-    result = api.collect(chunks, plan.visualizer.layer_info.name, settings)
+    record = _write_outputs(outdir, plan, result, settings, signal_number, log)
+    record["seconds"] = round(time.monotonic() - started, 3)
+    outputs.write_json(os.path.join(outdir, RUN_FILE), record)
+    if signal_number is not None:
+        raise interruption.RunInterrupted(
+            signal_number, len(result.filter_indices), len(plan.filter_indices)
+        )
+    store.remove()
+    return record
+
+
+def _start_or_resume(store, plan, settings: dict, resume_only: bool) -> dict:
+    """Writes the progress record of a new run, or checks and adopts that of an unfinished
+    run of the same settings (its filters and chunk layout).
+
+    Returns:
+        The progress record.
+
+    Raises:
+        UsageError: For an unfinished run of other settings, or none when `resume_only`.
+    """
+    identity = resume.run_identity(
+        settings, resume.weights_digest(plan.visualizer.feature_extractor.weights), _versions()
+    )
+    progress_record = store.read_record()
+    if progress_record is None:
+        if resume_only:
+            raise errors.UsageError(f"outdir {store.outdir!r} holds no unfinished run to resume")
+        return store.start(identity, settings, plan.filter_indices, plan.batch_size)
+    store.check_same_run(progress_record, identity)
+    plan.filter_indices = progress_record["filter_indices"]
+    plan.batch_size = progress_record["batch_size"]
+    return progress_record
+
+
+def _run_chunks(plan, layout, done: dict, store, progress_record: dict, show_progress: bool):
+    """Runs the chunks of `layout` that are not in `done`, saving and adding each as it finishes.
+
+    Returns:
+        The signal that stopped the run early, or None if every chunk is done.
+    """
+    progress = plan.progress_bar(show_progress)
+    progress.skip(sum(len(layout[number]) for number in done))
+
+    def on_step(step, losses):
+        progress.step(step, losses)
+        stop.check()
+
+    with interruption.StopSignals() as stop:
+        for number, chunk_filters in enumerate(layout):
+            if number in done:
+                continue
+            if stop.requested:
+                break
+            try:
+                chunk = plan.visualizer.run_chunk(chunk_filters, on_step=on_step)
+            except interruption.StopRequested:
+                break
+            store.save_chunk(progress_record, number, chunk)
+            done[number] = chunk
+            progress.chunk_done(chunk.losses)
+    # A signal that comes after the last chunk stopped nothing.
+    return None if len(done) == len(layout) else stop.signal_number
+
+
+def _write_outputs(outdir: str, plan, result, settings: dict, signal_number, log) -> dict:
+    """Writes the mosaic and the tiles, and returns the run record for run.json."""
     selection = mosaic.select_filters(
         result.losses,
         ~(result.dead | result.failed),
@@ -47,6 +144,8 @@ def run(outdir: str, settings: dict, log=None) -> dict:
     if selection.warning:
         print(f"keras-filters: warning: {selection.warning}", file=log)
     record = _run_record(plan, result, selection, settings)
+    record["complete"] = signal_number is None
+    record["interrupted"] = interruption.signal_name(signal_number) if signal_number else None
     if selection.positions:
         pixels = mosaic.stitch(
             result.images[selection.positions],
@@ -62,9 +161,14 @@ def run(outdir: str, settings: dict, log=None) -> dict:
             outputs.write_png(
                 os.path.join(outdir, TILES_FOLDER, f"filter_{filter_index:04d}.png"), tile
             )
-    record["seconds"] = round(time.monotonic() - started, 3)
-    outputs.write_json(os.path.join(outdir, RUN_FILE), record)
     return record
+
+
+def _versions() -> dict:
+    """The versions that decide the numbers a run computes."""
+    import tensorflow as tf
+
+    return {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__}
 
 
 def _run_record(plan, result, selection, settings) -> dict:

@@ -1,6 +1,7 @@
 """The settings' names and defaults come from configs/base.py, the one place they are declared."""
 
 from configs import base
+from keras_filters import errors
 
 
 def default_settings() -> dict:
@@ -12,13 +13,15 @@ def resolve_settings(overrides: dict) -> dict:
     """Merges `overrides` over the defaults.
 
     Raises:
-        TypeError: For a key that configs/base.py does not declare.
+        UnknownSettingError: For a key that configs/base.py does not declare (a TypeError and a
+            UsageError).
     """
     settings = default_settings()
     unknown = sorted(set(overrides) - set(settings))
     if unknown:
-        raise TypeError(
-            f"unknown setting(s) {', '.join(unknown)}; the settings are: {', '.join(settings)}"
+        raise errors.UnknownSettingError(
+            f"unknown setting {unknown[0]!r}; configs/base.py declares: "
+            f"{errors.format_choices(unknown[0], settings, limit=12)}"
         )
     settings.update(overrides)
     return settings

@@ -48,8 +48,8 @@ def make_ascent_step(
 
     Returns:
         `step(params, filter_indices, step_size) -> (new_params, losses, finite)`: `losses` are
-        the objectives before the update; `finite` is False for an image whose loss or gradient
-        is NaN or infinite, and such an image keeps its parameters.
+        the objectives before the update; `finite` is False for an image whose loss, gradient or
+        updated parameters are NaN or infinite, and such an image keeps its parameters.
     """
     if gradient_normalization not in gradients_lib.NORMALIZATIONS:
         raise ValueError(
@@ -76,6 +76,10 @@ def make_ascent_step(
             raw_gradients, gradient_normalization, gradient_epsilon
         )
         updated = params + step_size * normalized
+        # A step too long for float32 overflows: that image fails like a NaN loss, and stays put.
+        finite = tf.math.logical_and(
+            finite, tf.reduce_all(tf.math.is_finite(updated), axis=(1, 2, 3))
+        )
         keep = tf.reshape(finite, (-1, 1, 1, 1))
         return tf.where(keep, updated, params), losses, finite
 

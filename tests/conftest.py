@@ -29,6 +29,24 @@ def small_cnn(channels: int = 3, name: str = "small_cnn", seed: int = 1) -> kera
     return keras.Model(inputs, outputs, name=name)
 
 
+def nan_channel_model() -> keras.Model:
+    """A 4-filter conv layer behind a Lambda layer ("nan_channel") that adds NaN to filter 2.
+
+    The other filters pass unchanged, and since the Lambda only adds a constant, no NaN reaches
+    their gradients. Saved, the file needs `unsafe_deserialization` to load (Python code).
+    """
+    inputs = keras.Input((None, None, 3), name="image")
+    conv = keras.layers.Conv2D(
+        4, 3, name="conv", kernel_initializer=keras.initializers.GlorotUniform(seed=1)
+    )(inputs)
+    # Once loaded from a file, the lambda sees only builtins (no keras, no numpy), and Keras
+    # cannot restore default arguments: hence the literal.
+    outputs = keras.layers.Lambda(lambda x: x + [0.0, 0.0, float("nan"), 0.0], name="nan_channel")(
+        conv
+    )
+    return keras.Model(inputs, outputs, name="nan_model")
+
+
 @pytest.fixture
 def cnn() -> keras.Model:
     return small_cnn()
@@ -52,13 +70,25 @@ def random_images(batch: int, size: int, channels: int = 3, seed: int = 0) -> np
     )
 
 
-def run_command(*args, cwd=REPO_ROOT, timeout=300) -> subprocess.CompletedProcess:
-    """Runs scripts/visualize.py as a user would, and returns the finished process."""
-    environment = dict(os.environ, PYTHONPATH=REPO_ROOT)
+def command_line(*args) -> list:
+    """The command line that runs scripts/visualize.py with `args`."""
+    return [sys.executable, os.path.join(REPO_ROOT, "scripts", "visualize.py"), *args]
+
+
+def command_environment(**extra) -> dict:
+    """The environment for the command: this one, the repository on the path, and `extra`."""
+    return dict(os.environ, PYTHONPATH=REPO_ROOT, **extra)
+
+
+def run_command(*args, cwd=REPO_ROOT, timeout=300, environment=None) -> subprocess.CompletedProcess:
+    """Runs scripts/visualize.py as a user would, and returns the finished process.
+
+    `environment` adds variables to the command's environment.
+    """
     return subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "scripts", "visualize.py"), *args],
+        command_line(*args),
         cwd=cwd,
-        env=environment,
+        env=command_environment(**(environment or {})),
         capture_output=True,
         text=True,
         timeout=timeout,

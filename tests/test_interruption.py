@@ -1,0 +1,149 @@
+"""Ctrl-C or SIGTERM stops a run within one chunk; running again finishes it, bit for bit."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+from conftest import REPO_ROOT, command_environment, command_line, run_command
+
+from keras_filters import errors, interruption, resume, runner
+
+# 16 filters in 4 chunks of 4, long enough per chunk (about 0.5 s) to be caught between chunks.
+ARGUMENTS = [
+    "--config=configs/quickstart.py",
+    "--config.max_filters=16",
+    "--config.batch_size=4",
+    "--config.num_steps=150",
+    "--config.grid_rows=4",
+    "--config.grid_cols=4",
+    "--config.progress=false",
+]
+FIRST_CHUNK = os.path.join(resume.PROGRESS_FOLDER, "chunk_00000.npz")
+
+
+def start_command(*args) -> subprocess.Popen:
+    """Starts scripts/visualize.py as a user would, without waiting for it."""
+    return subprocess.Popen(
+        command_line(*args),
+        cwd=REPO_ROOT,
+        env=command_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(path, process=None, timeout=120.0):
+    """Waits until `path` exists; fails if `process` ends first or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert process is None or process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.02)
+
+
+def finished_filters(record):
+    return [(entry["index"], entry["loss"]) for entry in record["filters"]]
+
+
+def test_sigint_after_first_chunk_then_resume_gives_the_uninterrupted_mosaic(tmp_path):
+    interrupted, whole = tmp_path / "interrupted", tmp_path / "whole"
+    process = start_command(*ARGUMENTS, f"--outdir={interrupted}")
+    wait_for(interrupted / FIRST_CHUNK, process)
+    process.send_signal(signal.SIGINT)
+    uninterrupted = start_command(*ARGUMENTS, f"--outdir={whole}")
+    _, stderr = process.communicate(timeout=120)
+    assert uninterrupted.communicate(timeout=300) and uninterrupted.returncode == 0
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted by SIGINT" in stderr
+    partial = json.loads((interrupted / "run.json").read_text())
+    assert partial["complete"] is False and partial["interrupted"] == "SIGINT"
+    done = [entry["index"] for entry in partial["filters"]]
+    assert 4 <= len(done) < 16 and len(done) % 4 == 0  # whole chunks only
+    assert partial["mosaic"]["file"] == "mosaic.png" and set(partial["mosaic"]["filters"]) <= set(
+        done
+    )
+
+    resumed = run_command(*ARGUMENTS, f"--outdir={interrupted}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    assert sorted(os.listdir(interrupted)) == ["mosaic.png", "run.json"]
+    assert (interrupted / "mosaic.png").read_bytes() == (whole / "mosaic.png").read_bytes()
+    final = json.loads((interrupted / "run.json").read_text())
+    expected = json.loads((whole / "run.json").read_text())
+    assert finished_filters(final) == finished_filters(expected)
+    assert final["complete"] is True and final["settings"] == expected["settings"]
+
+
+SETTINGS = dict(
+    model="demo",
+    weights="none",
+    layer="conv3",
+    image_size=32,
+    max_filters=12,
+    batch_size=4,
+    num_steps=60,
+    step_size=10.0,
+    gradient_normalization="l2",
+    init_low=0.4,
+    init_high=0.6,
+    selection="first",
+    grid_rows=3,
+    grid_cols=4,
+    progress=False,
+)
+
+
+@pytest.fixture
+def safety_handler():
+    """Keeps a late SIGTERM from ending the test session: the run's handlers sit on top of it."""
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: received.append(number))
+    yield received
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_stops_in_process_and_other_settings_are_refused(tmp_path, safety_handler):
+    outdir = str(tmp_path / "run")
+
+    def terminate_after_first_chunk():
+        wait_for(os.path.join(outdir, FIRST_CHUNK))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_after_first_chunk)
+    killer.start()
+    with pytest.raises(interruption.RunInterrupted) as stopped:
+        runner.run(outdir, SETTINGS)
+    killer.join()
+    assert stopped.value.signal_name == "SIGTERM" and stopped.value.exit_code == 143
+    assert 4 <= stopped.value.filters_done < 12 and stopped.value.filters_total == 12
+    progress_files = sorted(os.listdir(os.path.join(outdir, resume.PROGRESS_FOLDER)))
+
+    with pytest.raises(errors.UsageError, match=r"num_steps: 60 there, 61 now"):
+        runner.run(outdir, dict(SETTINGS, num_steps=61))
+    assert sorted(os.listdir(os.path.join(outdir, resume.PROGRESS_FOLDER))) == progress_files
+
+    runner.run(outdir, dict(SETTINGS, batch_size=5), resume_only=True)  # keeps its chunks of 4
+    runner.run(str(tmp_path / "whole"), SETTINGS)
+    assert (
+        open(os.path.join(outdir, "mosaic.png"), "rb").read()
+        == (tmp_path / "whole" / "mosaic.png").read_bytes()
+    )
+    assert not os.path.exists(os.path.join(outdir, resume.PROGRESS_FOLDER))
+    with pytest.raises(errors.UsageError, match="no unfinished run to resume"):
+        runner.run(outdir, SETTINGS, resume_only=True)
+
+
+def test_second_signal_stops_at_once():
+    with interruption.StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested and stop.signal_number == signal.SIGINT
+        with pytest.raises(interruption.StopRequested):
+            stop.check()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is not stop._handle
