@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from keras_filters import ascent, chunking, deprocess, errors, layers, models, noise, scales
+from keras_filters import ascent, chunking, deprocess, errors, layers, logits, models, noise, scales
 from keras_filters import settings as settings_lib
 from keras_filters import step as step_lib
 from keras_filters.progress import ProgressBar
@@ -225,14 +225,18 @@ def build_visualizer(model, settings: dict) -> Visualizer:
 
 
 def load_model_from_settings(model, settings: dict):
-    """Loads `model` (a keras.Model, name or path) with the settings' loading options."""
-    return models.load_model(
+    """Loads `model` (a keras.Model, name or path) with the settings' loading options.
+
+    With `linear_output`, the result is a copy whose final activation is linear (logits).
+    """
+    loaded = models.load_model(
         model,
         weights=settings["weights"],
         include_top=settings["include_top"],
         image_size=settings["image_size"],
         unsafe_deserialization=settings["unsafe_deserialization"],
     )
+    return logits.linear_output_model(loaded) if settings["linear_output"] else loaded
 
 
 def collect(chunks, layer_name: str, settings: dict) -> VisualizationResult:
