@@ -56,10 +56,15 @@ def main(argv) -> None:
         fail(str(error))
     mosaic = record["mosaic"]
     if mosaic["file"]:
+        shown = (
+            f"{len(record['panels'])} panels"
+            if "panels" in record
+            else f"{mosaic['rows']}x{mosaic['cols']} filters"
+        )
         print(
             f"wrote {os.path.join(_OUTDIR.value, mosaic['file'])} "
-            f"({mosaic['width']}x{mosaic['height']} px, {mosaic['rows']}x{mosaic['cols']} "
-            f"filters of {record['layer']}) in {record['seconds']:.1f}s"
+            f"({mosaic['width']}x{mosaic['height']} px, {shown} of {record['layer']}) "
+            f"in {record['seconds']:.1f}s"
         )
 
 

@@ -101,7 +101,9 @@ def _run_panels(outdir: str, settings: dict, log) -> dict:
         if pixels is None:  # No filter to show: keep the panel's place, black, with its title.
             tile_height, tile_width = rendered.result.images.shape[1:3]
             rows, cols = max(settings["grid_rows"], 1), max(settings["grid_cols"], 1)
-            height, width = mosaic.mosaic_size(rows, cols, tile_height, tile_width, 0)
+            height, width = mosaic.mosaic_size(
+                rows, cols, tile_height, tile_width, settings["margin"]
+            )
             pixels = np.zeros((height, width, rendered.result.images.shape[3]), np.uint8)
         images.append(panels.titled_panel(pixels, title))
         layer_record = {key: value for key, value in rendered.record.items() if key != "settings"}

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from conftest import small_cnn
+from conftest import run_command, small_cnn
 from PIL import Image
+from stand_in_models import constant_filters_model
 
 from keras_filters import errors, panels, runner
 
@@ -76,3 +77,31 @@ def test_runner_stacks_each_layers_own_mosaic_under_its_title(tmp_path):
         np.testing.assert_array_equal(figure[top : top + mosaic_side], alone)
         band = figure[top - title : top]
         np.testing.assert_array_equal(band, panels.title_band(["first", "second"][number], 27, 3))
+
+
+def test_a_layer_without_live_filters_keeps_a_black_titled_panel(tmp_path):
+    path = str(tmp_path / "dead.keras")
+    constant_filters_model(np.array([-1.0, 0.0, -2.0, -0.5], np.float32)).save(path)
+    settings = dict(model=path, panel_layers=("conv",), image_size=8, num_steps=1)
+    settings.update(selection="top", grid_rows=2, grid_cols=2, margin=3, progress=False)
+    record = runner.run(str(tmp_path / "out"), settings)
+    figure = np.asarray(Image.open(tmp_path / "out" / "mosaic.png"))
+    assert figure.shape == (panels.TITLE_HEIGHT + 19, 19, 3)
+    assert np.all(figure[panels.TITLE_HEIGHT :] == 0)
+    assert figure[: panels.TITLE_HEIGHT].max() > 128  # the title is there
+    assert record["panels"][0]["mosaic"]["filters"] == []
+
+
+def test_command_line_reports_the_panels(tmp_path):
+    finished = run_command(
+        "--config=configs/quickstart.py",
+        "--config.panel_layers=('conv1', 'conv2')",
+        "--config.max_filters=8",
+        "--config.grid_rows=2",
+        "--config.grid_cols=4",
+        f"--outdir={tmp_path}",
+    )
+    assert finished.returncode == 0, finished.stderr
+    width, height = 4 * 64 + 15, 2 * (panels.TITLE_HEIGHT + 2 * 64 + 5) + 5
+    assert f"({width}x{height} px, 2 panels of conv1, conv2)" in finished.stdout
+    assert Image.open(tmp_path / "mosaic.png").size == (width, height)
