@@ -15,7 +15,8 @@ clip, ×255.
 Runtime: about 5.5 hours on 2 CPU cores for all 512 filters, 135 steps each (estimated with
 random weights from runs of 32 filters with fewer steps, TensorFlow's start not counted; see
 README.md). Output: out/figures/keras_v3_upscale/mosaic.png, tiles of 412 px: n·412 + (n − 1)·5
-px square for an n x n grid (n = 22 when all 512 filters live: 9169x9169 px).
+px square for an n x n grid (n = 22 when all 512 filters live: 9169x9169 px; with random
+weights 415 lived: 20x20, 8335x8335 px).
 """
 
 from configs import base
