@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_command
 from PIL import Image
 from stand_in_models import constant_filters_model, figure_stand_in, linear_model
 
@@ -371,6 +372,19 @@ def test_dlwp1_puts_filter_i_plus_8j_at_row_i_column_j(stand_in_path, tmp_path):
             top, left = row * 69, column * 69
             np.testing.assert_array_equal(pixels[top : top + 64, left : left + 64], tile)
     assert not np.array_equal(pixels[69 : 69 + 64, :64], pixels[:64, 69 : 69 + 64])
+
+
+def test_command_line_takes_the_dlwp1_layer_as_the_config_argument(stand_in_path, tmp_path):
+    finished = run_command(
+        "--config=configs/dlwp1.py:block3_conv1",
+        f"--config.model={stand_in_path}",
+        "--config.num_steps=1",
+        f"--outdir={tmp_path}",
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "(547x547 px, 8x8 filters of block3_conv1)" in finished.stdout
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["settings"]["grid_order"] == "column" and record["settings"]["num_steps"] == 1
 
 
 # --- Deep Learning with Python, 2nd and 3rd edition: /std ×64 +128, crop 25; per-pixel L2 ---
