@@ -76,6 +76,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.dead_threshold = 0.0
     # Also call a filter dead when its loss is ≤ the threshold at any step (Keras 2019 example).
     config.dead_at_any_step = False
+    # Rows and columns of the grid; 0 and 0: the largest square that the shown filters fill
+    # (Keras 2019 example: floor(sqrt(N))² of the N filters that survive).
     config.grid_rows = 8
     config.grid_cols = 8
     # Black pixels between tiles.
@@ -94,5 +96,17 @@ def get_config() -> ml_collections.ConfigDict:
     config.save_tiles = False
     # Show the progress line on stderr.
     config.progress = True
+
+    # --- Published figures (configs/blog_*.py, keras_v3_upscale.py, kerasio.py, dlwp*.py) ---
+    # Visualize the last layer before its activation: a copy of the model whose final softmax
+    # (or other activation) is linear, so that a class unit's objective is its logit, not its
+    # probability (blog_classes).
+    config.linear_output = False
+    # Several layers in one image: each layer's mosaic becomes a panel with its title above
+    # it, and the panels are stacked top to bottom, `margin` apart (the blog's overview
+    # figure). Empty: only `layer`. When set, it takes the place of `layer`.
+    config.panel_layers = ()
+    # One title per panel layer; empty: the layer names.
+    config.panel_titles = ()
 
     return config

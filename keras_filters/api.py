@@ -11,6 +11,7 @@ from keras_filters import (
     deprocess,
     errors,
     layers,
+    logits,
     models,
     noise,
     scales,
@@ -248,8 +249,11 @@ def build_visualizer(model, settings: dict) -> Visualizer:
 
 
 def load_model_from_settings(model, settings: dict):
-    """Loads `model` (a keras.Model, name or path) with the settings' loading options."""
-    return models.load_model(
+    """Loads `model` (a keras.Model, name or path) with the settings' loading options.
+
+    With `linear_output`, the result is a copy whose final activation is linear (logits).
+    """
+    loaded = models.load_model(
         model,
         weights=settings["weights"],
         include_top=settings["include_top"],
@@ -257,6 +261,7 @@ def load_model_from_settings(model, settings: dict):
         unsafe_deserialization=settings["unsafe_deserialization"],
         seed=settings["seed"],
     )
+    return logits.linear_output_model(loaded) if settings["linear_output"] else loaded
 
 
 def collect(chunks, layer_name: str, settings: dict) -> VisualizationResult:

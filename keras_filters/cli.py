@@ -15,7 +15,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 import configs
-from keras_filters import errors, validation
+from keras_filters import errors, startup, validation
 from keras_filters import settings as settings_lib
 
 BASE_CONFIG = os.path.join(os.path.dirname(configs.__file__), "base.py")
@@ -54,28 +54,6 @@ _RESUME = flags.DEFINE_bool(
     "also without this flag when its settings are the same).",
 )
 OUR_FLAGS = ("config", "outdir", "list_layers", "resume")
-
-
-def _import_tensorflow_quietly() -> None:
-    """Imports TensorFlow and Keras with file descriptor 2 pointed at /dev/null.
-
-    TensorFlow's C++ start-up lines (oneDNN, CUDA probing) would bury our one-line messages,
-    and TF_CPP_MIN_LOG_LEVEL set from Python does not reliably silence them once absl-py is
-    loaded.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved_stderr = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import keras  # noqa: F401
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # The CUDA probe logs on first use, not on import.
-    finally:
-        os.dup2(saved_stderr, 2)
-        os.close(saved_stderr)
-        os.close(devnull)
 
 
 def fail(message: str, exit_code: int = EXIT_USAGE) -> None:
@@ -142,7 +120,7 @@ def _describe_flag_error(error: flags.Error) -> str:
     key = re.match(r"^--?config\.([A-Za-z0-9_]+)", message)
     defaults = settings_lib.default_settings()
     if key and key.group(1) in defaults:
-        kind = validation.type_name(defaults[key.group(1)])
+        kind = validation.type_name(defaults[key.group(1)], key.group(1))
         message += f"; {key.group(1)} takes {kind}"
     return message
 
@@ -216,7 +194,7 @@ def main(argv) -> None:
                 validation.check_outdir(outdir)
         except errors.UsageError as error:
             fail(str(error))
-    _import_tensorflow_quietly()
+    startup.import_tensorflow_quietly()
     from keras_filters import interruption, resume, runner
 
     try:
@@ -242,8 +220,10 @@ def main(argv) -> None:
 
 def _report(outdir: str, record: dict) -> None:
     """Prints where the mosaic went, or fails when no filter could be optimized."""
-    failed = [entry["index"] for entry in record["filters"] if entry["failed"]]
-    if failed and len(failed) == len(record["filters"]):
+    layer_records = record.get("panels", [record])
+    entries = [entry for layer_record in layer_records for entry in layer_record["filters"]]
+    failed = [entry["index"] for entry in entries if entry["failed"]]
+    if failed and len(failed) == len(entries):
         fail(
             f"every filter failed: the loss or gradient of filters {failed[:10]}"
             f"{' …' if len(failed) > 10 else ''} became NaN or infinite; see "
@@ -252,10 +232,15 @@ def _report(outdir: str, record: dict) -> None:
         )
     mosaic = record["mosaic"]
     if mosaic["file"]:
+        shown = (
+            f"{len(record['panels'])} panels"
+            if "panels" in record
+            else f"{mosaic['rows']}x{mosaic['cols']} filters"
+        )
         print(
             f"wrote {os.path.join(outdir, mosaic['file'])} "
-            f"({mosaic['width']}x{mosaic['height']} px, {mosaic['rows']}x{mosaic['cols']} "
-            f"filters of {record['layer']}) in {record['seconds']:.1f}s"
+            f"({mosaic['width']}x{mosaic['height']} px, {shown} of {record['layer']}) "
+            f"in {record['seconds']:.1f}s"
         )
 
 

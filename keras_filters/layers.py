@@ -1,6 +1,7 @@
 """Finds the layer to visualize and builds the sub-model from the model input to its output."""
 
 import dataclasses
+import re
 
 import keras
 
@@ -129,10 +130,19 @@ def _model_inputs(model: keras.Model):
     return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
+def _scope_name(model, target) -> str:
+    """The sub-model's name, "outer_to_inner", in characters that TensorFlow takes as a scope.
+
+    A model file may name its models and layers "<b>" or "a b"; TensorFlow refuses such names
+    for the root name scope that a called model opens.
+    """
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", f"{model.name}_to_{target.name}").lstrip("_.-") or "sub"
+
+
 def _sub_model(model: keras.Model, path: list[str]) -> keras.Model:
     layer = model.get_layer(path[0])
     if len(path) == 1:
-        return keras.Model(_model_inputs(model), layer.output, name=f"{model.name}_to_{layer.name}")
+        return keras.Model(_model_inputs(model), layer.output, name=_scope_name(model, layer))
     inner = _sub_model(layer, path[1:])
     # A nested model has a call node in each graph it was called in (a Sequential adds its own):
     # the node whose inputs are reachable from this model's inputs is the one to follow.
@@ -140,7 +150,7 @@ def _sub_model(model: keras.Model, path: list[str]) -> keras.Model:
         tensors = node.input_tensors
         try:
             outputs = inner(tensors[0] if len(tensors) == 1 else tensors)
-            return keras.Model(_model_inputs(model), outputs, name=f"{model.name}_to_{inner.name}")
+            return keras.Model(_model_inputs(model), outputs, name=_scope_name(model, inner))
         except ValueError:
             continue
     raise errors.UsageError(

@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from keras_filters import errors
+
 ORDERS = ("row", "column")
 SELECTIONS = ("first", "top")
 
@@ -90,7 +92,8 @@ def select_filters(losses, usable, rows: int, cols: int, selection: str = "first
     Args:
         losses: Final objective of each filter tried.
         usable: Whether each filter may be shown ("top" leaves out the others: dead or failed).
-        rows: Rows wanted.
+        rows: Rows wanted; 0 together with `cols` 0 asks for the largest square grid that
+            the candidates fill (the Keras 2019 example's floor(sqrt(N))²).
         cols: Columns wanted.
         selection: "first" shows filters in index order, whatever their loss; "top" shows the
             usable filters by final loss, best first. Defaults to "first".
@@ -100,17 +103,27 @@ def select_filters(losses, usable, rows: int, cols: int, selection: str = "first
         largest square that they fill, and `warning` says so.
 
     Raises:
-        ValueError: For an unknown selection or an empty grid.
+        UsageError: For an unknown selection or an empty grid.
     """
-    if rows < 1 or cols < 1:
-        raise ValueError(f"a grid needs at least one row and one column; got {rows}x{cols}")
+    automatic = rows == 0 and cols == 0
+    if not automatic and (rows < 1 or cols < 1):
+        raise errors.UsageError(
+            f"grid_rows={rows}, grid_cols={cols}: a grid needs at least one row and one column, "
+            "or 0 and 0 for the largest square that the filters fill"
+        )
     losses = np.asarray(losses, dtype=np.float64)
     if selection == "first":
         candidates = list(range(len(losses)))
     elif selection == "top":
         candidates = [int(i) for i in np.argsort(-losses, kind="stable") if usable[i]]
     else:
-        raise ValueError(f"unknown selection {selection!r}; choose one of: {', '.join(SELECTIONS)}")
+        raise errors.UsageError(
+            f"unknown selection {selection!r}; choose one of: {', '.join(SELECTIONS)}"
+        )
+    if automatic:
+        side = math.isqrt(len(candidates))
+        warning = None if side else "no filters to show (all dead or failed)"
+        return Selection(candidates[: side * side], side, side, warning)
     wanted = rows * cols
     if len(candidates) >= wanted:
         return Selection(candidates[:wanted], rows, cols)

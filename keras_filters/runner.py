@@ -6,6 +6,7 @@ done and raises `interruption.RunInterrupted`; running again with the same setti
 same outdir goes on where it stopped and ends with the same files as an uninterrupted run.
 """
 
+import dataclasses
 import os
 import sys
 import time
@@ -13,7 +14,7 @@ import time
 import keras
 import numpy as np
 
-from keras_filters import api, errors, interruption, mosaic, outputs, resume, validation
+from keras_filters import api, errors, interruption, mosaic, outputs, panels, resume, validation
 from keras_filters import settings as settings_lib
 
 MOSAIC_FILE = "mosaic.png"
@@ -25,7 +26,9 @@ def run(outdir: str, settings: dict, log=None, resume_only: bool = False) -> dic
     """Runs the whole job for one config and writes its files into `outdir`.
 
     An unfinished run of the same settings in `outdir` is resumed: its finished chunks are
-    kept and only the rest is computed, in the same chunks as before.
+    kept and only the rest is computed, in the same chunks as before. With `panel_layers`,
+    every listed layer is visualized and drawn as a titled panel, and the panels are stacked
+    into the one mosaic (see `panels.py`); such a run is short and is not resumable.
 
     Args:
         outdir: Output folder; created if missing.
@@ -48,6 +51,11 @@ def run(outdir: str, settings: dict, log=None, resume_only: bool = False) -> dic
     settings = settings_lib.resolve_settings(settings)
     validation.check_settings(settings)
     validation.check_outdir(outdir)
+    if settings["panel_layers"]:
+        record = _run_panels(outdir, settings, log)
+        record["seconds"] = round(time.monotonic() - started, 3)
+        outputs.write_json(os.path.join(outdir, RUN_FILE), record)
+        return record
     plan = api.plan(settings["model"], settings)
     validation.check_mosaic_size(settings, len(plan.filter_indices))
     store = resume.ProgressStore(outdir)
@@ -134,6 +142,29 @@ def _run_chunks(plan, layout, done: dict, store, progress_record: dict, show_pro
 
 def _write_outputs(outdir: str, plan, result, settings: dict, signal_number, log) -> dict:
     """Writes the mosaic and the tiles, and returns the run record for run.json."""
+    rendered = _stitch_selected(plan, result, settings, log)
+    record = rendered.record
+    record["complete"] = signal_number is None
+    record["interrupted"] = interruption.signal_name(signal_number) if signal_number else None
+    if rendered.pixels is not None:
+        outputs.write_png(os.path.join(outdir, MOSAIC_FILE), rendered.pixels)
+        record["mosaic"].update(file=MOSAIC_FILE, **_size(rendered.pixels))
+    if settings["save_tiles"]:
+        _write_tiles(os.path.join(outdir, TILES_FOLDER), result)
+    return record
+
+
+@dataclasses.dataclass
+class _Rendered:
+    """One layer's run: its record, its mosaic (None when no filter is shown), its result."""
+
+    record: dict
+    pixels: np.ndarray | None
+    result: api.VisualizationResult
+
+
+def _stitch_selected(plan, result, settings: dict, log) -> _Rendered:
+    """Selects the filters to show, stitches them, and makes the layer's run record."""
     selection = mosaic.select_filters(
         result.losses,
         ~(result.dead | result.failed),
@@ -143,9 +174,7 @@ def _write_outputs(outdir: str, plan, result, settings: dict, signal_number, log
     )
     if selection.warning:
         print(f"keras-filters: warning: {selection.warning}", file=log)
-    record = _run_record(plan, result, selection, settings)
-    record["complete"] = signal_number is None
-    record["interrupted"] = interruption.signal_name(signal_number) if signal_number else None
+    pixels = None
     if selection.positions:
         pixels = mosaic.stitch(
             result.images[selection.positions],
@@ -154,14 +183,62 @@ def _write_outputs(outdir: str, plan, result, settings: dict, signal_number, log
             settings["margin"],
             settings["grid_order"],
         )
-        outputs.write_png(os.path.join(outdir, MOSAIC_FILE), pixels)
-        record["mosaic"].update(file=MOSAIC_FILE, height=pixels.shape[0], width=pixels.shape[1])
-    if settings["save_tiles"]:
-        for filter_index, tile in zip(result.filter_indices, result.images, strict=True):
-            outputs.write_png(
-                os.path.join(outdir, TILES_FOLDER, f"filter_{filter_index:04d}.png"), tile
+    return _Rendered(_run_record(plan, result, selection, settings), pixels, result)
+
+
+def _render_layer(model, settings: dict, log) -> _Rendered:
+    """Visualizes the filters of `settings["layer"]` in one go and stitches the chosen ones."""
+    plan = api.plan(model, settings)
+    chunks = plan.visualizer.iterate_chunks(
+        plan.filter_indices, plan.batch_size, plan.progress_bar(settings["progress"])
+    )
+    result = api.collect(chunks, plan.visualizer.layer_info.name, settings)
+    return _stitch_selected(plan, result, settings, log)
+
+
+def _run_panels(outdir: str, settings: dict, log) -> dict:
+    """Renders each panel layer, titles its mosaic, and writes the stacked panels."""
+    layer_names = list(settings["panel_layers"])
+    titles = panels.panel_titles(layer_names, settings["panel_titles"])
+    model = api.load_model_from_settings(settings["model"], settings)
+    images, panel_records = [], []
+    for layer_name, title in zip(layer_names, titles, strict=True):
+        rendered = _render_layer(model, {**settings, "layer": layer_name}, log)
+        pixels = rendered.pixels
+        if pixels is None:  # No filter to show: keep the panel's place, black, with its title.
+            tile_height, tile_width = rendered.result.images.shape[1:3]
+            rows, cols = max(settings["grid_rows"], 1), max(settings["grid_cols"], 1)
+            height, width = mosaic.mosaic_size(
+                rows, cols, tile_height, tile_width, settings["margin"]
             )
-    return record
+            pixels = np.zeros((height, width, rendered.result.images.shape[3]), np.uint8)
+        images.append(panels.titled_panel(pixels, title))
+        layer_record = {key: value for key, value in rendered.record.items() if key != "settings"}
+        layer_record["mosaic"].update(_size(pixels))
+        panel_records.append({"title": title, **layer_record})
+        if settings["save_tiles"]:
+            folder = os.path.join(outdir, TILES_FOLDER, rendered.record["layer"].replace("/", "_"))
+            _write_tiles(folder, rendered.result)
+    pixels = panels.stack_panels(images, settings["margin"])
+    outputs.write_png(os.path.join(outdir, MOSAIC_FILE), pixels)
+    return {
+        "settings": settings,
+        "model": model.name,
+        "layer": ", ".join(record["layer"] for record in panel_records),
+        "versions": panel_records[0]["versions"],
+        "mosaic": {"file": MOSAIC_FILE, **_size(pixels)},
+        "panels": panel_records,
+    }
+
+
+def _size(pixels: np.ndarray) -> dict:
+    return {"height": int(pixels.shape[0]), "width": int(pixels.shape[1])}
+
+
+def _write_tiles(folder: str, result) -> None:
+    """Writes each filter's tile as tiles/filter_NNNN.png."""
+    for filter_index, tile in zip(result.filter_indices, result.images, strict=True):
+        outputs.write_png(os.path.join(folder, f"filter_{filter_index:04d}.png"), tile)
 
 
 def _versions() -> dict:

@@ -53,14 +53,17 @@ RANGES = {
     "deprocess_epsilon": (lambda v: _finite(v) and v >= 0, "a finite number ≥ 0"),
     "crop": (lambda v: v >= 0, "an integer ≥ 0"),
     "dead_threshold": (lambda v: not math.isnan(v), "a number, not NaN"),
-    "grid_rows": (lambda v: v >= 1, "an integer ≥ 1"),
-    "grid_cols": (lambda v: v >= 1, "an integer ≥ 1"),
+    "grid_rows": (lambda v: v >= 0, "an integer ≥ 1, or 0 with grid_cols=0 for automatic"),
+    "grid_cols": (lambda v: v >= 0, "an integer ≥ 1, or 0 with grid_rows=0 for automatic"),
     "margin": (lambda v: v >= 0, "an integer ≥ 0 (pixels)"),
     "batch_size": (lambda v: v >= 0, "an integer ≥ 1, or 0 for automatic"),
 }
 
 # Text settings that cannot be empty.
 NON_EMPTY = ("model", "weights", "layer")
+
+# Tuple settings that hold names; every other tuple setting holds integers.
+TEXT_TUPLES = ("panel_layers", "panel_titles")
 
 
 def show(value) -> str:
@@ -77,8 +80,8 @@ def show(value) -> str:
     return repr(value)
 
 
-def type_name(default) -> str:
-    """What a setting holds, named after the type of its default."""
+def type_name(default, key: str = "") -> str:
+    """What setting `key` holds, named after the type of its default."""
     if isinstance(default, bool):
         return "true or false"
     if isinstance(default, int):
@@ -87,13 +90,16 @@ def type_name(default) -> str:
         return "a number"
     if isinstance(default, str):
         return "text"
+    if isinstance(default, (tuple, list)) and key in TEXT_TUPLES:
+        return 'a tuple of names, e.g. \'("block1_conv1", "block2_conv1")\''
     if isinstance(default, (tuple, list)):
         return "a tuple of integers, e.g. '(0, 5, 9)'"
     return type(default).__name__
 
 
-def _has_type(value, default) -> bool:
-    """Whether `value` has the type that the default of its setting has (ints pass as floats)."""
+def _has_type(value, default, key: str = "") -> bool:
+    """Whether `value` has the type that the default of setting `key` has (ints pass as
+    floats)."""
     if isinstance(default, bool):
         return isinstance(value, (bool, np.bool_))
     if isinstance(value, (bool, np.bool_)):
@@ -104,6 +110,8 @@ def _has_type(value, default) -> bool:
         return isinstance(value, numbers.Real)
     if isinstance(default, str):
         return isinstance(value, str)
+    if isinstance(default, (tuple, list)) and key in TEXT_TUPLES:
+        return isinstance(value, (tuple, list)) and all(isinstance(item, str) for item in value)
     if isinstance(default, (tuple, list)):
         return isinstance(value, (tuple, list)) and all(
             isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_))
@@ -139,9 +147,10 @@ def check_settings(settings: dict) -> None:
             "try the first max_filters"
         )
     for key, default in defaults.items():
-        if key in settings and not _has_type(settings[key], default):
+        if key in settings and not _has_type(settings[key], default, key):
             raise errors.UsageError(
-                f"{key}={show(settings[key])} has the wrong type; {key} takes {type_name(default)}"
+                f"{key}={show(settings[key])} has the wrong type; {key} takes "
+                f"{type_name(default, key)}"
             )
     for key, choices in CHOICES.items():
         if settings[key] not in choices:
@@ -159,10 +168,21 @@ def check_settings(settings: dict) -> None:
             )
     if model_files.is_model_path(settings["model"]):
         model_files.check_model_file(settings["model"])
+    _check_grid(settings["grid_rows"], settings["grid_cols"])
     _check_filter_indices(settings["filter_indices"])
     _check_noise_range(settings["init_low"], settings["init_high"])
     _check_crop(settings["crop"], settings["image_size"])
     _check_scales(settings["image_size"], settings["num_upscalings"], settings["upscale_factor"])
+
+
+def _check_grid(rows: int, cols: int) -> None:
+    """A grid has rows and columns, or is automatic (both 0: the largest square that fits)."""
+    if (rows == 0) != (cols == 0):
+        raise errors.UsageError(
+            f"grid_rows={rows} grid_cols={cols} is a grid without "
+            f"{'rows' if rows == 0 else 'columns'}; give both "
+            "grid_rows and grid_cols ≥ 1, or both 0 for the largest square grid that fits"
+        )
 
 
 def _check_filter_indices(filter_indices) -> None:
@@ -328,7 +348,7 @@ def check_mosaic_size(settings: dict, num_filters: int) -> None:
         UsageError: If the mosaic would have more than MAX_MOSAIC_PIXELS pixels.
     """
     rows, cols, margin = settings["grid_rows"], settings["grid_cols"], settings["margin"]
-    if rows * cols > num_filters:
+    if rows * cols > num_filters or rows == 0:
         rows = cols = math.isqrt(num_filters)
     tile = settings["image_size"] - 2 * settings["crop"]
     height, width = mosaic.mosaic_size(rows, cols, tile, tile, margin)

@@ -1,0 +1,61 @@
+"""Renders every published figure into one folder, with an index.html that shows them all.
+
+Each figure runs its config (configs/blog_block5.py, configs/kerasio.py, …; the list is
+`keras_filters.reproduce.FIGURES`) into its own subfolder. Settings given as
+--config.KEY=VALUE apply to every figure, for example random weights and one step per scale,
+which runs the whole set offline:
+
+    python scripts/reproduce.py --config.weights=none --config.num_steps=1 --outdir=out/figures
+    python scripts/reproduce.py --figures=kerasio,dlwp2 --outdir=out/figures
+
+Output: out/figures/<figure>/mosaic.png and run.json for each figure, and
+out/figures/index.html.
+"""
+
+import os
+import sys
+
+from keras_filters import startup
+
+startup.import_tensorflow_quietly()
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from configs import base  # noqa: E402
+
+PROGRAM = "reproduce"
+
+_CONFIG = config_flags.DEFINE_config_dict(
+    "config",
+    base.get_config(),
+    "Settings applied to every figure, as --config.KEY=VALUE (keys of configs/base.py).",
+)
+_OUTDIR = flags.DEFINE_string("outdir", "out/figures", "Folder for the figures and index.html.")
+_FIGURES = flags.DEFINE_list("figures", [], "Figures to render (comma-separated); empty: all.")
+
+
+def main(argv) -> None:
+    """Renders the chosen figures and writes the index."""
+    if len(argv) > 1:
+        print(f"{PROGRAM}: error: unexpected argument {argv[1]!r}", file=sys.stderr)
+        sys.exit(2)
+    import tensorflow as tf
+
+    from keras_filters import errors, reproduce
+
+    # Every figure traces a step function of its own, which TensorFlow warns about as
+    # "excessive retracing"; here it is expected.
+    tf.get_logger().setLevel("ERROR")
+    overrides = config_flags.get_override_values(flags.FLAGS["config"])
+    try:
+        figures = reproduce.select_figures(_FIGURES.value)
+        reproduce.reproduce(_OUTDIR.value, figures, overrides)
+    except errors.UsageError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(f"wrote {os.path.join(_OUTDIR.value, reproduce.INDEX_FILE)} ({len(figures)} figures)")
+
+
+if __name__ == "__main__":
+    app.run(main)

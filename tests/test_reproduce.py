@@ -1,0 +1,119 @@
+"""scripts/reproduce.py renders figures into one folder with an index.html that escapes names."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+from conftest import REPO_ROOT
+from PIL import Image
+
+from keras_filters import errors, reproduce
+
+SCRIPT_TAG = "<script>alert(1)</script>"
+IMAGE_MODEL = "<img src=x onerror=alert(1)>"
+
+
+def run_reproduce(*args, timeout=300) -> subprocess.CompletedProcess:
+    """Runs scripts/reproduce.py as a user would."""
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "scripts", "reproduce.py"), *args],
+        cwd=REPO_ROOT,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_reproduce_writes_each_figure_and_the_index_with_overrides_applied(tmp_path):
+    finished = run_reproduce(
+        "--figures=dlwp1_single,dlwp2_single",
+        "--config.weights=none",
+        "--config.num_steps=1",
+        "--config.progress=false",
+        f"--outdir={tmp_path}",
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert sorted(os.listdir(tmp_path)) == ["dlwp1_single", "dlwp2_single", "index.html"]
+    for name, layer in [("dlwp1_single", "block3_conv1"), ("dlwp2_single", "block3_sepconv1")]:
+        assert Image.open(tmp_path / name / "mosaic.png").size == (150, 150)
+        record = json.loads((tmp_path / name / "run.json").read_text())
+        assert record["layer"] == layer
+        assert record["settings"]["weights"] == "none" and record["settings"]["num_steps"] == 1
+    page = (tmp_path / "index.html").read_text()
+    assert page.count("<section") == 2
+    assert '<img src="dlwp1_single/mosaic.png"' in page
+    assert "Deep Learning with Python (F. Chollet), 2nd edition" in page
+    assert "--config=configs/dlwp2_single.py --config.weights=none --config.num_steps=1" in page
+    seconds = json.loads((tmp_path / "dlwp2_single" / "run.json").read_text())["seconds"]
+    assert f"<th>Time taken</th><td>{seconds} s</td>" in page
+
+
+def test_unknown_figure_fails_in_one_line_before_writing_anything(tmp_path):
+    outdir = tmp_path / "figures"
+    finished = run_reproduce("--figures=kerasio,keras_io", f"--outdir={outdir}")
+    assert finished.returncode == 2
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown figure 'keras_io'" in lines[0] and "kerasio" in lines[0]
+    assert not outdir.exists()
+
+
+def test_select_figures_keeps_the_order_asked_and_defaults_to_all():
+    names = [figure.name for figure in reproduce.select_figures(["dlwp2", "kerasio"])]
+    assert names == ["dlwp2", "kerasio"]
+    assert reproduce.select_figures([]) == list(reproduce.FIGURES)
+    with pytest.raises(errors.UsageError, match="unknown figure 'dlwp4'"):
+        reproduce.select_figures(["dlwp4"])
+
+
+def hostile_model() -> keras.Model:
+    """A model whose layer path holds a script tag and whose name is an image with a handler.
+
+    Keras refuses "/" in a name, so no layer can be named SCRIPT_TAG itself; but a layer's path
+    joins the names of the models that hold it with "/": the layer "conv" inside the model
+    "script>" inside the model "<script>alert(1)<" has the path SCRIPT_TAG + "/conv". (The
+    layer that runs keeps a plain name: TensorFlow refuses "<" in the name of an op it runs.)
+    """
+    innermost_inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(2, 1, name="conv")
+    innermost = keras.Model(innermost_inputs, conv(innermost_inputs), name="script>")
+    inner_inputs = keras.Input((None, None, 3))
+    inner = keras.Model(inner_inputs, innermost(inner_inputs), name="<script>alert(1)<")
+    inputs = keras.Input((None, None, 3))
+    return keras.Model(inputs, inner(inputs), name=IMAGE_MODEL)
+
+
+def test_index_escapes_model_layer_and_setting_values(tmp_path):
+    model_path = tmp_path / "hostile.keras"
+    hostile_model().save(str(model_path))
+    config_path = tmp_path / "hostile_config.py"
+    config_path.write_text(
+        '"""Figure: a model with hostile names."""\n'
+        "from configs import base\n\n\n"
+        "def get_config():\n"
+        "    config = base.get_config()\n"
+        f"    config.model = {str(model_path)!r}\n"
+        f"    config.layer = {SCRIPT_TAG + '/conv'!r}\n"
+        "    config.image_size = 8\n"
+        "    config.num_steps = 1\n"
+        "    config.init_low = -1.0\n"
+        "    config.selection = 'first'\n"
+        "    config.grid_rows = 1\n"
+        "    config.grid_cols = 2\n"
+        "    return config\n"
+    )
+    figure = reproduce.Figure("hostile", str(config_path), "<b>a source</b>")
+    overrides = {"progress": False, "weights": "<i>none</i>"}
+    rendered = reproduce.reproduce(str(tmp_path / "out"), [figure], overrides)
+    assert rendered[0].record["layer"] == SCRIPT_TAG + "/conv"
+    assert rendered[0].record["model"] == IMAGE_MODEL
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&lt;b&gt;a source&lt;/b&gt;" in page and "&lt;i&gt;none&lt;/i&gt;" in page
+    for raw in ["<script", "<img src=x", "<b>", "<i>"]:
+        assert raw not in page, raw
