@@ -9,6 +9,7 @@ also holds the FLOP count of the step (see `flops.py`), the measured matrix-prod
 this machine in float32 and bfloat16, peak resident memory per phase and the load average.
 """
 
+import contextlib
 import dataclasses
 import os
 import platform
@@ -29,6 +30,8 @@ VARIANTS = {
     "mixed_bfloat16_xla": (True, True),
 }
 REFERENCE_NAME = "reference (a)"
+# The matrix-product rates measured: the float32 one is the bar for the step's rate.
+DTYPES = ("float32", "bfloat16")
 # Below this, a reference loss counts as zero and is left out of the relative differences.
 LOSS_COMPARISON_FLOOR = 1e-6
 
@@ -40,23 +43,51 @@ WARMUP_NOTE = (
 
 
 @dataclasses.dataclass
+class Measurement:
+    """Time and memory of one timed part.
+
+    Attributes:
+        seconds: Wall time.
+        cpu_seconds: CPU time of this process (all its threads); on a machine shared with
+            other jobs, cpu_seconds / (seconds · cores) shows the share of the cores it got.
+        start_rss_bytes: Resident memory when the part began (what earlier parts left).
+        peak_rss_bytes: Peak resident memory during the part.
+    """
+
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    start_rss_bytes: int = 0
+    peak_rss_bytes: int = 0
+
+
+@contextlib.contextmanager
+def measure():
+    """Yields a `Measurement` that is filled in when the block ends."""
+    reset_peak_memory()
+    measurement = Measurement(start_rss_bytes=memory_bytes("VmRSS"))
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield measurement
+    measurement.seconds = time.perf_counter() - wall
+    measurement.cpu_seconds = time.process_time() - cpu
+    measurement.peak_rss_bytes = memory_bytes("VmHWM")
+
+
+@dataclasses.dataclass
 class Timing:
     """What one timed run produced.
 
     Attributes:
         name: "reference (a)" or the variant of (b).
-        seconds: Wall time of the timed part.
+        measurement: Its time and memory.
         losses: float (N,): each filter's final loss.
-        peak_rss_bytes: Peak resident memory of the process during the run.
         batch_size: Images per step.
         traces: How many times the timed run's step was traced (for (b), its warm-up
             included).
     """
 
     name: str
-    seconds: float
+    measurement: Measurement
     losses: np.ndarray
-    peak_rss_bytes: int
     batch_size: int
     traces: int
 
@@ -71,12 +102,13 @@ def reset_peak_memory() -> bool:
         return False
 
 
-def peak_memory_bytes() -> int:
-    """Peak resident memory of this process: VmHWM (since the last reset), else ru_maxrss."""
+def memory_bytes(field: str) -> int:
+    """Resident memory of this process from /proc/self/status: "VmRSS" now, "VmHWM" the peak
+    since the last reset. Elsewhere, the peak of the whole process (ru_maxrss)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -152,27 +184,24 @@ def time_reference(
     warmup(int(filter_indices[0]), initial_images[0], 1, learning_rate)
 
     visualize_filter = reference.make_reference_loop(feature_extractor, **loop_settings)
-    reset_peak_memory()
     losses = []
-    started = time.perf_counter()
-    for filter_index, initial_image in zip(filter_indices, initial_images, strict=True):
-        loss, image = visualize_filter(
-            int(filter_index), initial_image, settings["num_steps"], learning_rate
-        )
-        deprocess.deprocess_image(
-            image,
-            style=settings["deprocess"],
-            scale=settings["deprocess_scale"],
-            epsilon=settings["deprocess_epsilon"],
-            crop=settings["crop"],
-        )
-        losses.append(loss)
-    seconds = time.perf_counter() - started
+    with measure() as measurement:
+        for filter_index, initial_image in zip(filter_indices, initial_images, strict=True):
+            loss, image = visualize_filter(
+                int(filter_index), initial_image, settings["num_steps"], learning_rate
+            )
+            deprocess.deprocess_image(
+                image,
+                style=settings["deprocess"],
+                scale=settings["deprocess_scale"],
+                epsilon=settings["deprocess_epsilon"],
+                crop=settings["crop"],
+            )
+            losses.append(loss)
     return Timing(
         name=REFERENCE_NAME,
-        seconds=seconds,
+        measurement=measurement,
         losses=np.asarray(losses, dtype=np.float64),
-        peak_rss_bytes=peak_memory_bytes(),
         batch_size=1,
         traces=visualize_filter.gradient_ascent_step.experimental_get_tracing_count(),
     )
@@ -192,16 +221,13 @@ def time_pipeline(name: str, model, settings: dict) -> Timing:
     """Times (b): keras-filters' pipeline on the settings' filters, deprocessing included."""
     plan = api.plan(model, settings)
     warm_up_pipeline(plan.visualizer, plan.filter_indices, plan.batch_size)
-    reset_peak_memory()
-    started = time.perf_counter()
-    chunks = plan.visualizer.iterate_chunks(plan.filter_indices, plan.batch_size)
-    result = api.collect(chunks, plan.visualizer.layer_info.name, settings)
-    seconds = time.perf_counter() - started
+    with measure() as measurement:
+        chunks = plan.visualizer.iterate_chunks(plan.filter_indices, plan.batch_size)
+        result = api.collect(chunks, plan.visualizer.layer_info.name, settings)
     return Timing(
         name=name,
-        seconds=seconds,
+        measurement=measurement,
         losses=np.asarray(result.losses, dtype=np.float64),
-        peak_rss_bytes=peak_memory_bytes(),
         batch_size=plan.batch_size,
         traces=plan.visualizer.step.experimental_get_tracing_count(),
     )
@@ -298,7 +324,8 @@ def run_benchmark(
         sweep_steps: Timed steps per batch size of the sweep. Defaults to 3.
         matmul_size: Side of the square matrices of the matmul-rate measurement. Defaults to
             2048.
-        matmul_repeats: Products timed per dtype; the best counts. Defaults to 10.
+        matmul_repeats: Products timed per dtype before the runs and again after them; the
+            best counts. Defaults to 10.
 
     Returns:
         The report: machine, settings, FLOP count, matmul rates, one row per run, the sweep.
@@ -317,10 +344,7 @@ def run_benchmark(
     run_total = flops.run_flops(
         visualizer.feature_extractor, optimized, visualizer.num_steps, len(filter_indices)
     )
-    rates = {
-        "float32": matmul_rate("float32", matmul_size, matmul_repeats),
-        "bfloat16": matmul_rate("bfloat16", matmul_size, matmul_repeats),
-    }
+    rates_before = {dtype: matmul_rate(dtype, matmul_size, matmul_repeats) for dtype in DTYPES}
     timings = []
     if run_reference:
         timings.append(
@@ -337,6 +361,9 @@ def run_benchmark(
         if batch_sweep
         else []
     )
+    # Other jobs on a shared machine slow some products down: the best of both ends counts.
+    rates_after = {dtype: matmul_rate(dtype, matmul_size, matmul_repeats) for dtype in DTYPES}
+    rates = {dtype: max(rates_before[dtype], rates_after[dtype]) for dtype in DTYPES}
     return {
         "machine": machine_description(),
         "settings": {
@@ -363,7 +390,13 @@ def run_benchmark(
             "step_per_image": per_image_step,
             "run_total": run_total,
         },
-        "matmul": {"size": matmul_size, "repeats": matmul_repeats, "gflops_per_second": rates},
+        "matmul": {
+            "size": matmul_size,
+            "repeats": matmul_repeats,
+            "gflops_per_second": rates,
+            "before_runs": rates_before,
+            "after_runs": rates_after,
+        },
         "runs": [
             _run_row(timing, timings, run_total, rates, len(filter_indices)) for timing in timings
         ],
@@ -374,49 +407,60 @@ def run_benchmark(
 
 def _run_row(timing: Timing, timings: list, run_total: int, rates: dict, num_filters: int) -> dict:
     """One row of the report: speed, rate, memory and the loss check of one timed run."""
-    reference_timing = timings[0]
-    gflops = run_total / timing.seconds / 1e9
-    precision_rate = rates["bfloat16" if "bfloat16" in timing.name else "float32"]
+    first = timings[0]
+    measurement = timing.measurement
+    seconds = measurement.seconds
+    gflops = run_total / seconds / 1e9
+    own_rate = rates["bfloat16" if "bfloat16" in timing.name else "float32"]
     row = {
         "name": timing.name,
         "batch_size": timing.batch_size,
         "traces": timing.traces,
-        "seconds": timing.seconds,
-        "seconds_per_filter": timing.seconds / num_filters,
-        "images_per_second": num_filters / timing.seconds,
+        "seconds": seconds,
+        "seconds_per_filter": seconds / num_filters,
+        "images_per_second": num_filters / seconds,
         "gflops_per_second": gflops,
         "fraction_of_float32_matmul": gflops / rates["float32"],
-        "fraction_of_own_precision_matmul": gflops / precision_rate,
-        "peak_rss_bytes": timing.peak_rss_bytes,
+        "fraction_of_own_precision_matmul": gflops / own_rate,
+        "cpu_seconds": measurement.cpu_seconds,
+        "cpu_share": measurement.cpu_seconds / (seconds * (os.cpu_count() or 1)),
+        "start_rss_bytes": measurement.start_rss_bytes,
+        "peak_rss_bytes": measurement.peak_rss_bytes,
         "mean_final_loss": float(np.nanmean(timing.losses)),
         "ratio_reference_to_this": None,
         "losses_vs_first_run": None,
     }
-    if timing is reference_timing:
+    if timing is first:
         return row
-    if reference_timing.name == REFERENCE_NAME:
-        row["ratio_reference_to_this"] = reference_timing.seconds / timing.seconds
-    row["losses_vs_first_run"] = compare_losses(timing.losses, reference_timing.losses)
+    if first.name == REFERENCE_NAME:
+        row["ratio_reference_to_this"] = first.measurement.seconds / seconds
+    row["losses_vs_first_run"] = compare_losses(timing.losses, first.losses)
     return row
 
 
+def _percent(value) -> str:
+    return "" if value is None else f"{value:.2%}"
+
+
 def format_table(report: dict) -> str:
-    """The report as a Markdown table with the matmul rates, FLOP rule and warm-up below it."""
-    header = (
+    """The report as a Markdown table, with the settings, rates and warm-up rule below it."""
+    lines = [
         "| run | batch | traces | seconds | s/filter | images/s | ratio (a)/(b) | GFLOP/s "
-        "| of f32 matmul | peak RSS GiB | mean final loss | loss diff vs first |"
-    )
-    lines = [header, "|" + "---|" * 12]
+        "| of f32 matmul | CPU share | peak RSS GiB | mean final loss "
+        "| loss diff vs first (per filter / of means) |",
+        "|" + "---|" * 13,
+    ]
     for row in report["runs"]:
         ratio = row["ratio_reference_to_this"]
-        difference = (row["losses_vs_first_run"] or {}).get("mean_relative_difference")
+        compared = row["losses_vs_first_run"] or {}
         lines.append(
             f"| {row['name']} | {row['batch_size']} | {row['traces']} | {row['seconds']:.1f} "
             f"| {row['seconds_per_filter']:.3f} | {row['images_per_second']:.2f} "
             f"| {'' if ratio is None else f'{ratio:.2f}'} | {row['gflops_per_second']:.0f} "
-            f"| {row['fraction_of_float32_matmul']:.0%} | {row['peak_rss_bytes'] / 2**30:.2f} "
-            f"| {row['mean_final_loss']:.5g} "
-            f"| {'' if difference is None else f'{difference:.2%}'} |"
+            f"| {row['fraction_of_float32_matmul']:.0%} | {row['cpu_share']:.0%} "
+            f"| {row['peak_rss_bytes'] / 2**30:.2f} | {row['mean_final_loss']:.5g} "
+            f"| {_percent(compared.get('mean_relative_difference'))} / "
+            f"{_percent(compared.get('relative_difference_of_means'))} |"
         )
     settings = report["settings"]
     machine = report["machine"]
@@ -430,7 +474,8 @@ def format_table(report: dict) -> str:
         f"(2 × forward {report['flops']['forward_per_image'] / 1e9:.2f}).",
         f"Matrix product {report['matmul']['size']}² on this machine: float32 "
         f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s "
-        f"(best of {report['matmul']['repeats']}).",
+        f"(best of {report['matmul']['repeats']} before and {report['matmul']['repeats']} after "
+        "the runs).",
         f"Machine: {machine['cpu']}, {machine['cores']} cores, TensorFlow "
         f"{machine['tensorflow']}, Keras {machine['keras']}; load average "
         f"{report['load_average']['start'][0]:.2f} at start, "

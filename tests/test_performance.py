@@ -169,7 +169,14 @@ def test_benchmark_report_on_a_small_model():
         assert row["gflops_per_second"] == pytest.approx(
             report["flops"]["run_total"] / row["seconds"] / 1e9
         )
+        assert 0 < row["start_rss_bytes"] <= row["peak_rss_bytes"]
+        assert 0 < row["cpu_seconds"]
     assert [row["batch_size"] for row in report["batch_sweep"]] == [1, 2]
+    rates = report["matmul"]
+    for dtype in ("float32", "bfloat16"):
+        assert rates["gflops_per_second"][dtype] == max(
+            rates["before_runs"][dtype], rates["after_runs"][dtype]
+        )
     table = benchmark.format_table(report)
     assert table.count("\n| ") == 3 + 1 + 2  # header + 3 runs, sweep header + 2 rows
     assert "Warm-up excluded from both" in table
