@@ -51,20 +51,24 @@ class Measurement:
         cpu_seconds: CPU time of this process (all its threads); on a machine shared with
             other jobs, cpu_seconds / (seconds · cores) shows the share of the cores it got.
         start_rss_bytes: Resident memory when the part began (what earlier parts left).
-        peak_rss_bytes: Peak resident memory during the part.
+        peak_rss_bytes: Peak resident memory during the part; since the process started where
+            the kernel's peak mark cannot be reset (see `peak_is_per_part`).
+        peak_is_per_part: The peak mark was reset when the part began.
     """
 
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     start_rss_bytes: int = 0
     peak_rss_bytes: int = 0
+    peak_is_per_part: bool = False
 
 
 @contextlib.contextmanager
 def measure():
     """Yields a `Measurement` that is filled in when the block ends."""
-    reset_peak_memory()
-    measurement = Measurement(start_rss_bytes=memory_bytes("VmRSS"))
+    measurement = Measurement(
+        start_rss_bytes=memory_bytes("VmRSS"), peak_is_per_part=reset_peak_memory()
+    )
     wall, cpu = time.perf_counter(), time.process_time()
     yield measurement
     measurement.seconds = time.perf_counter() - wall
@@ -426,6 +430,7 @@ def _run_row(timing: Timing, timings: list, run_total: int, rates: dict, num_fil
         "cpu_share": measurement.cpu_seconds / (seconds * (os.cpu_count() or 1)),
         "start_rss_bytes": measurement.start_rss_bytes,
         "peak_rss_bytes": measurement.peak_rss_bytes,
+        "peak_rss_scope": "this run" if measurement.peak_is_per_part else "process",
         "mean_final_loss": float(np.nanmean(timing.losses)),
         "ratio_reference_to_this": None,
         "losses_vs_first_run": None,

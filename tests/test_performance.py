@@ -170,6 +170,7 @@ def test_benchmark_report_on_a_small_model():
             report["flops"]["run_total"] / row["seconds"] / 1e9
         )
         assert 0 < row["start_rss_bytes"] <= row["peak_rss_bytes"]
+        assert row["peak_rss_scope"] == "this run"  # Linux resets the peak mark per run.
         assert 0 < row["cpu_seconds"]
     assert [row["batch_size"] for row in report["batch_sweep"]] == [1, 2]
     rates = report["matmul"]
