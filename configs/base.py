@@ -88,9 +88,10 @@ def get_config() -> ml_collections.ConfigDict:
     # --- Execution ---
     # Filters optimized together in one batch; 0 picks a size from the free memory.
     config.batch_size = 0
-    # Compile the step with XLA.
+    # Compile the step with XLA (1.5x slower on a oneDNN CPU; see README, Performance).
     config.jit_compile = False
     # Compute the model in bfloat16 ("mixed_bfloat16"); image and objective stay float32.
+    # About 1.85x faster on CPUs with AVX512_BF16; final losses move by about 1%.
     config.mixed_precision = False
     # Also write each filter's tile as its own PNG under tiles/.
     config.save_tiles = False

@@ -14,6 +14,7 @@ from keras_filters import (
     logits,
     models,
     noise,
+    precision,
     scales,
     validation,
 )
@@ -75,6 +76,8 @@ class Visualizer:
         deprocess_scale: Contrast factor, also used between scales.
         deprocess_epsilon: Std epsilon, also used between scales.
         jit_compile: Compile the step with XLA.
+        mixed_precision: Compute the model in bfloat16 (a "mixed_bfloat16" copy of the
+            sub-model); the image and the objective stay float32. Defaults to False.
         parameterization: Maps parameters to images inside the tape. Defaults to identity.
         transforms: Differentiable transforms applied inside the tape. Defaults to none.
     """
@@ -99,11 +102,14 @@ class Visualizer:
         deprocess_scale: float,
         deprocess_epsilon: float,
         jit_compile: bool,
+        mixed_precision: bool = False,
         parameterization: Callable = step_lib.identity,
         transforms: Sequence[Callable] = (),
     ):
         self.layer_info = layers.find_layer(model, layer)
         self.feature_extractor = layers.build_feature_extractor(model, layer)
+        if mixed_precision:
+            self.feature_extractor = precision.mixed_precision_copy(self.feature_extractor)
         input_shape = tuple(self.feature_extractor.input_shape)
         self.channels = int(input_shape[-1])
         self.sizes = scales.scale_sizes(image_size, num_upscalings, upscale_factor)
@@ -245,6 +251,7 @@ def build_visualizer(model, settings: dict) -> Visualizer:
         deprocess_scale=settings["deprocess_scale"],
         deprocess_epsilon=settings["deprocess_epsilon"],
         jit_compile=settings["jit_compile"],
+        mixed_precision=settings["mixed_precision"],
     )
 
 

@@ -67,8 +67,7 @@ def ascend(
     params = ops.convert_to_tensor(np.asarray(initial_images, dtype=np.float32))
     history = []
     failed_step = np.full(len(filter_indices), -1, dtype=np.int64)
-    optimized_sizes = sizes[:-1] if len(sizes) > 1 else sizes
-    for scale_number, _ in enumerate(optimized_sizes):
+    for scale_number, _ in enumerate(scales.optimized_sizes(sizes)):
         if scale_number > 0:
             params = ops.convert_to_tensor(
                 scales.upscale_images(

@@ -13,6 +13,14 @@ def scale_sizes(image_size: int, num_upscalings: int, upscale_factor: float) -> 
     return [int(image_size / upscale_factor**k) for k in range(num_upscalings, -1, -1)]
 
 
+def optimized_sizes(sizes: list[int]) -> list[int]:
+    """The sizes at which steps are taken: all but the last, or the one size if there is one.
+
+    The last size of a multi-scale schedule is only upscaled to, never optimized at.
+    """
+    return sizes[:-1] if len(sizes) > 1 else sizes
+
+
 def upscale_images(images: np.ndarray, size: int, scale: float, epsilon: float) -> np.ndarray:
     """Resizes a batch between scales the way the 2019 Keras example does.
 

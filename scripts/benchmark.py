@@ -1,0 +1,85 @@
+"""Times keras-filters against the keras.io-style loop and writes the table and the JSON.
+
+python scripts/benchmark.py --config=configs/benchmark.py --outdir=out/benchmark
+"""
+
+import os
+import sys
+
+from keras_filters import startup
+
+startup.import_tensorflow_quietly()
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+import configs  # noqa: E402
+
+PROGRAM = "benchmark"
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config",
+    os.path.join(os.path.dirname(configs.__file__), "benchmark.py"),
+    "Config file; override keys with --config.KEY=VALUE.",
+)
+_OUTDIR = flags.DEFINE_string("outdir", "out/benchmark", "Folder for benchmark.json and .md.")
+_VARIANTS = flags.DEFINE_list(
+    "variants",
+    ["float32", "mixed_bfloat16"],
+    "Variants of keras-filters' pipeline to time: float32, mixed_bfloat16, float32_xla, "
+    "mixed_bfloat16_xla.",
+)
+_REFERENCE = flags.DEFINE_bool("reference", True, "Also time the keras.io-style loop (a).")
+_BATCH_SWEEP = flags.DEFINE_list(
+    "batch_sweep", [], "Batch sizes at which to time the float32 step alone, e.g. 1,8,32,64."
+)
+_SWEEP_STEPS = flags.DEFINE_integer("sweep_steps", 3, "Timed steps per batch size of the sweep.")
+_MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048, "Side of the matmul-rate matrices.")
+_MATMUL_REPEATS = flags.DEFINE_integer("matmul_repeats", 10, "Matmuls timed per dtype (best).")
+
+JSON_FILE = "benchmark.json"
+TABLE_FILE = "benchmark.md"
+
+
+def fail(message: str) -> None:
+    """Reports bad input in one line on stderr and exits with code 2."""
+    print(f"{PROGRAM}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv) -> None:
+    """Runs the benchmark, prints the table and writes it with the JSON."""
+    if len(argv) > 1:
+        fail(f"unexpected argument {argv[1]!r}; settings are given as --config.KEY=VALUE")
+    from keras_filters import api, benchmark, errors, outputs
+    from keras_filters import settings as settings_lib
+
+    try:
+        batch_sweep = [int(size) for size in _BATCH_SWEEP.value]
+    except ValueError:
+        fail(f"--batch_sweep={','.join(_BATCH_SWEEP.value)}: expected integers like 1,8,32")
+    try:
+        benchmark.check_variants(_VARIANTS.value)
+        settings = settings_lib.resolve_settings(_CONFIG.value.to_dict())
+        model = api.load_model_from_settings(settings["model"], settings)
+        report = benchmark.run_benchmark(
+            model,
+            settings,
+            variants=_VARIANTS.value,
+            run_reference=_REFERENCE.value,
+            batch_sweep=batch_sweep,
+            sweep_steps=_SWEEP_STEPS.value,
+            matmul_size=_MATMUL_SIZE.value,
+            matmul_repeats=_MATMUL_REPEATS.value,
+        )
+    except errors.UsageError as error:
+        fail(str(error))
+    report["command"] = " ".join(["python", *sys.argv])
+    table = benchmark.format_table(report)
+    print(table, end="")
+    outputs.write_text(os.path.join(_OUTDIR.value, TABLE_FILE), table)
+    outputs.write_json(os.path.join(_OUTDIR.value, JSON_FILE), report)
+
+
+if __name__ == "__main__":
+    app.run(main)
