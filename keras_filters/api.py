@@ -16,10 +16,10 @@ from keras_filters import (
     noise,
     precision,
     scales,
+    steps,
     validation,
 )
 from keras_filters import settings as settings_lib
-from keras_filters import step as step_lib
 from keras_filters.progress import ProgressBar
 
 
@@ -103,7 +103,7 @@ class Visualizer:
         deprocess_epsilon: float,
         jit_compile: bool,
         mixed_precision: bool = False,
-        parameterization: Callable = step_lib.identity,
+        parameterization: Callable = steps.identity,
         transforms: Sequence[Callable] = (),
     ):
         self.layer_info = layers.find_layer(model, layer)
@@ -131,7 +131,7 @@ class Visualizer:
         self.upscale_settings = dict(
             upscale_scale=deprocess_scale, upscale_epsilon=deprocess_epsilon
         )
-        self.step = step_lib.make_ascent_step(
+        self.step = steps.make_ascent_step(
             self.feature_extractor,
             channels=self.channels,
             border=border,

@@ -1,7 +1,7 @@
 """Chooses how many filters to optimize in one batch from the memory a batch would need."""
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 # Resident memory one more image in the batch costs, per byte of the traced graph's float
 # outputs. The traced sum counts every op output (Conv2D, BiasAdd and Relu separately, casts),
@@ -18,7 +18,14 @@ FALLBACK_AVAILABLE_BYTES = 4 << 30
 
 
 def available_memory_bytes() -> int:
-    """Memory the system can still give, from /proc/meminfo (Linux), else a 4 GiB guess."""
+    """Memory the run can still take: the accelerator's free memory when JAX runs on one,
+    else the system's, from /proc/meminfo (Linux), else a 4 GiB guess."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        if "bytes_limit" in stats:
+            return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
@@ -32,9 +39,14 @@ def available_memory_bytes() -> int:
 def activation_bytes_per_image(feature_extractor, image_size: int) -> int:
     """Bytes of every intermediate tensor of one forward pass of one image.
 
-    Traces the model once at the given size and adds up the sizes of the graph's float outputs.
+    Traces the model once at the given size and adds up the sizes of the graph's float outputs
+    (the TensorFlow graph's, or the JAX program's under the JAX backend).
     """
     channels = int(feature_extractor.input_shape[-1])
+    if keras.backend.backend() == "jax":
+        return _jax_activation_bytes(feature_extractor, (1, image_size, image_size, channels))
+    import tensorflow as tf
+
     spec = tf.TensorSpec((1, image_size, image_size, channels), tf.float32)
     graph = (
         tf.function(lambda x: feature_extractor(x, training=False))
@@ -47,6 +59,41 @@ def activation_bytes_per_image(feature_extractor, image_size: int) -> int:
             if output.dtype.is_floating and output.shape.is_fully_defined():
                 total += int(np.prod(output.shape.as_list())) * output.dtype.size
     return total
+
+
+def _jax_activation_bytes(feature_extractor, shape: tuple) -> int:
+    """The float outputs of every equation of the model's JAX program, in bytes."""
+    import jax
+
+    trainable = [variable.value for variable in feature_extractor.trainable_variables]
+    non_trainable = [variable.value for variable in feature_extractor.non_trainable_variables]
+
+    def forward(images):
+        return feature_extractor.stateless_call(trainable, non_trainable, images, training=False)
+
+    program = jax.make_jaxpr(forward)(jax.ShapeDtypeStruct(shape, "float32"))
+    total = 0
+    for equation in _equations(program.jaxpr):
+        for variable in equation.outvars:
+            aval = variable.aval
+            if np.issubdtype(aval.dtype, np.floating):
+                total += int(np.prod(aval.shape)) * aval.dtype.itemsize
+    return total
+
+
+def _equations(jaxpr):
+    """Every equation of a JAX program, with nested programs (jit calls) opened up."""
+    for equation in jaxpr.eqns:
+        nested = [
+            getattr(value, "jaxpr", value)
+            for value in equation.params.values()
+            if hasattr(value, "eqns") or hasattr(getattr(value, "jaxpr", None), "eqns")
+        ]
+        if nested:
+            for inner in nested:
+                yield from _equations(inner)
+        else:
+            yield equation
 
 
 def auto_batch_size(

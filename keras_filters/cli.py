@@ -194,7 +194,7 @@ def main(argv) -> None:
                 validation.check_outdir(outdir)
         except errors.UsageError as error:
             fail(str(error))
-    startup.import_tensorflow_quietly()
+    startup.import_backend_quietly()
     from keras_filters import interruption, resume, runner
 
     try:

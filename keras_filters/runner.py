@@ -7,6 +7,7 @@ same outdir goes on where it stopped and ends with the same files as an uninterr
 """
 
 import dataclasses
+import importlib
 import os
 import sys
 import time
@@ -242,16 +243,17 @@ def _write_tiles(folder: str, result) -> None:
 
 
 def _versions() -> dict:
-    """The versions that decide the numbers a run computes."""
-    import tensorflow as tf
-
-    return {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__}
+    """The versions that decide the numbers a run computes: Keras, its backend, NumPy."""
+    backend = keras.backend.backend()
+    return {
+        "keras": keras.__version__,
+        backend: importlib.import_module(backend).__version__,
+        "numpy": np.__version__,
+    }
 
 
 def _run_record(plan, result, selection, settings) -> dict:
     """The run's settings and, per filter, its final loss and state, for run.json."""
-    import tensorflow as tf
-
     return {
         "settings": settings,
         "model": plan.model.name,
@@ -259,7 +261,7 @@ def _run_record(plan, result, selection, settings) -> dict:
         "layer_filters": plan.visualizer.num_filters,
         "image_sizes": plan.visualizer.sizes,
         "batch_size": plan.batch_size,
-        "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
+        "versions": _versions(),
         "mosaic": {
             "file": None,
             "rows": selection.rows,

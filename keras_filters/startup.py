@@ -1,24 +1,27 @@
-"""Imports TensorFlow before a command's flags are parsed, without its start-up chatter."""
+"""Imports Keras and its backend before a command's flags are parsed, without start-up chatter."""
 
 import os
 
 
-def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow and Keras with file descriptor 2 pointed at /dev/null.
+def import_backend_quietly() -> None:
+    """Imports Keras and its backend with file descriptor 2 pointed at /dev/null.
 
     TensorFlow's C++ start-up lines (oneDNN, CUDA probing) would bury our one-line messages,
     and TF_CPP_MIN_LOG_LEVEL set from Python does not reliably silence them once absl-py is
-    loaded.
+    loaded. The backend is TensorFlow unless KERAS_BACKEND names another (see `steps.py`).
     """
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     saved_stderr = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import keras  # noqa: F401
-        import tensorflow as tf
+        import keras
 
-        tf.config.list_physical_devices()  # The CUDA probe logs on first use, not on import.
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # The CUDA probe logs on first use, not import.
     finally:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)

@@ -1,6 +1,7 @@
-"""The gradient-ascent step: the one TensorFlow-specific piece of the pipeline.
+"""The gradient-ascent step for TensorFlow: the backend-specific piece of the pipeline.
 
-Other Keras 3 backends can be added by writing a step function with the same signature.
+`steps.make_ascent_step` picks it when Keras runs on TensorFlow; `step_jax.py` is the same
+step for JAX. Another Keras 3 backend is added by writing a step with the same signature.
 """
 
 from collections.abc import Callable, Sequence
@@ -8,12 +9,7 @@ from collections.abc import Callable, Sequence
 import tensorflow as tf
 
 from keras_filters import gradients as gradients_lib
-from keras_filters import objectives
-
-
-def identity(params):
-    """The default image parameterization: the parameters are the image."""
-    return params
+from keras_filters import objectives, steps
 
 
 def make_ascent_step(
@@ -23,7 +19,7 @@ def make_ascent_step(
     border: int = 0,
     gradient_normalization: str = "rms",
     gradient_epsilon: float = 1e-5,
-    parameterization: Callable = identity,
+    parameterization: Callable = steps.identity,
     transforms: Sequence[Callable] = (),
     jit_compile: bool = False,
 ):
@@ -51,11 +47,7 @@ def make_ascent_step(
         the objectives before the update; `finite` is False for an image whose loss, gradient or
         updated parameters are NaN or infinite, and such an image keeps its parameters.
     """
-    if gradient_normalization not in gradients_lib.NORMALIZATIONS:
-        raise ValueError(
-            f"unknown gradient_normalization {gradient_normalization!r}; choose one of: "
-            + ", ".join(gradients_lib.NORMALIZATIONS)
-        )
+    steps.check_normalization(gradient_normalization)
 
     def step(params, filter_indices, step_size):
         with tf.GradientTape() as tape:

@@ -11,12 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from keras_filters import gradients as gradients_lib
-from keras_filters import objectives
-
-
-def identity(params):
-    """The default image parameterization: the parameters are the image."""
-    return params
+from keras_filters import objectives, steps
 
 
 def make_ascent_step(
@@ -26,7 +21,7 @@ def make_ascent_step(
     border: int = 0,
     gradient_normalization: str = "rms",
     gradient_epsilon: float = 1e-5,
-    parameterization: Callable = identity,
+    parameterization: Callable = steps.identity,
     transforms: Sequence[Callable] = (),
     jit_compile: bool = True,
 ):
@@ -36,7 +31,7 @@ def make_ascent_step(
     the same signature (JAX always compiles).
     """
     del channels, jit_compile
-    gradients_lib.check_normalization(gradient_normalization)
+    steps.check_normalization(gradient_normalization)
     trainable = [variable.value for variable in feature_extractor.trainable_variables]
     non_trainable = [variable.value for variable in feature_extractor.non_trainable_variables]
 
@@ -64,6 +59,8 @@ def make_ascent_step(
             raw_gradients, gradient_normalization, gradient_epsilon
         )
         updated = params + step_size * normalized
+        # A step too long for float32 overflows: that image fails like a NaN loss, and stays put.
+        finite = finite & jnp.all(jnp.isfinite(updated), axis=(1, 2, 3))
         return jnp.where(finite[:, None, None, None], updated, params), losses, finite
 
     def step(params, filter_indices, step_size):

@@ -8,7 +8,7 @@ import sys
 
 from keras_filters import startup
 
-startup.import_tensorflow_quietly()
+startup.import_backend_quietly()
 
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402

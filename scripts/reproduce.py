@@ -17,7 +17,7 @@ import sys
 
 from keras_filters import startup
 
-startup.import_tensorflow_quietly()
+startup.import_backend_quietly()
 
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
@@ -40,13 +40,16 @@ def main(argv) -> None:
     if len(argv) > 1:
         print(f"{PROGRAM}: error: unexpected argument {argv[1]!r}", file=sys.stderr)
         sys.exit(2)
-    import tensorflow as tf
+    import keras
 
     from keras_filters import errors, reproduce
 
-    # Every figure traces a step function of its own, which TensorFlow warns about as
-    # "excessive retracing"; here it is expected.
-    tf.get_logger().setLevel("ERROR")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # Every figure traces a step function of its own, which TensorFlow warns about as
+        # "excessive retracing"; here it is expected.
+        tf.get_logger().setLevel("ERROR")
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
     try:
         figures = reproduce.select_figures(_FIGURES.value)
