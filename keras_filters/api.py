@@ -336,6 +336,14 @@ def plan(model, settings: dict) -> Plan:
     return Plan(model, visualizer, indices, batch_size)
 
 
+def run_plan(run: Plan, settings: dict) -> VisualizationResult:
+    """Optimizes all the plan's filters, chunk by chunk, and collects the results."""
+    chunks = run.visualizer.iterate_chunks(
+        run.filter_indices, run.batch_size, run.progress_bar(settings["progress"])
+    )
+    return collect(chunks, run.visualizer.layer_info.name, settings)
+
+
 def visualize_filters(
     model, layer_name: str, filter_indices=None, **settings
 ) -> VisualizationResult:
@@ -365,8 +373,4 @@ def visualize_filters(
             )
         settings["filter_indices"] = filter_indices
     settings = settings_lib.resolve_settings({**settings, "layer": layer_name})
-    run = plan(model, settings)
-    chunks = run.visualizer.iterate_chunks(
-        run.filter_indices, run.batch_size, run.progress_bar(settings["progress"])
-    )
-    return collect(chunks, run.visualizer.layer_info.name, settings)
+    return run_plan(plan(model, settings), settings)

@@ -190,11 +190,7 @@ def _stitch_selected(plan, result, settings: dict, log) -> _Rendered:
 def _render_layer(model, settings: dict, log) -> _Rendered:
     """Visualizes the filters of `settings["layer"]` in one go and stitches the chosen ones."""
     plan = api.plan(model, settings)
-    chunks = plan.visualizer.iterate_chunks(
-        plan.filter_indices, plan.batch_size, plan.progress_bar(settings["progress"])
-    )
-    result = api.collect(chunks, plan.visualizer.layer_info.name, settings)
-    return _stitch_selected(plan, result, settings, log)
+    return _stitch_selected(plan, api.run_plan(plan, settings), settings, log)
 
 
 def _run_panels(outdir: str, settings: dict, log) -> dict:

@@ -42,7 +42,8 @@ def upscale_images(images: np.ndarray, size: int, scale: float, epsilon: float) 
     resized = np.empty((len(images), size, size, images.shape[-1]), dtype=np.float32)
     for position, image in enumerate(np.asarray(images, dtype=np.float64)):
         # With epsilon 0, a constant image (std 0) has no contrast to stretch: it stays grey.
-        spread = image.std() + epsilon if image.std() + epsilon > 0 else 1.0
+        spread = image.std() + epsilon
+        spread = spread if spread > 0 else 1.0
         former = (image - image.mean()) / spread * scale + 0.5
         pixels = (np.clip(former, 0.0, 1.0) * 255.0).astype(np.uint8)
         channels = [
