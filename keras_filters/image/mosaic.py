@@ -7,8 +7,11 @@ import numpy as np
 
 from keras_filters import errors
 
-ORDERS = ("row", "column")
-SELECTIONS = ("first", "top")
+from keras_filters.settings import GRID_ORDERS as ORDERS
+from keras_filters.settings import SELECTIONS
+
+# The largest mosaic, in pixels (0.8 GB as RGB); 512 tiles of 412 px take a third of it.
+MAX_MOSAIC_PIXELS = 2**28
 
 
 def mosaic_size(rows: int, cols: int, tile_height: int, tile_width: int, margin: int):
@@ -135,3 +138,27 @@ def select_filters(losses, usable, rows: int, cols: int, selection: str = "first
     if side == 0:
         warning = f"no filters to show for a {rows}x{cols} grid (all dead or failed)"
     return Selection(candidates[: side * side], side, side, warning)
+
+
+def check_mosaic_size(rows: int, cols: int, tile: int, margin: int, num_filters: int) -> None:
+    """Checks that the largest mosaic a run can make fits in memory, before the run starts.
+
+    Args:
+        rows: Rows asked for (0 with `cols` 0: automatic).
+        cols: Columns asked for.
+        tile: Side of a tile in pixels.
+        margin: Pixels between tiles.
+        num_filters: How many filters the run optimizes (a larger grid shrinks to them).
+
+    Raises:
+        UsageError: If the mosaic would have more than MAX_MOSAIC_PIXELS pixels.
+    """
+    if rows * cols > num_filters or rows == 0:
+        rows = cols = math.isqrt(num_filters)
+    height, width = mosaic_size(rows, cols, tile, tile, margin)
+    if height * width > MAX_MOSAIC_PIXELS:
+        raise errors.UsageError(
+            f"the mosaic would be {height}x{width} px ({rows}x{cols} tiles of {tile} px, "
+            f"margin={margin}), more than {MAX_MOSAIC_PIXELS} pixels; use a smaller margin, "
+            "grid or image_size"
+        )

@@ -10,7 +10,8 @@ from importlib import resources
 
 import keras
 
-from keras_filters import errors, model_files
+from keras_filters import errors
+from keras_filters.model import files as model_files
 
 DEMO_MODEL_NAME = model_files.DEMO_MODEL_NAME
 SAVED_MODEL_SUFFIXES = model_files.SAVED_MODEL_SUFFIXES
@@ -99,7 +100,7 @@ def load_saved_model(path: str, *, unsafe_deserialization: bool = False) -> kera
             raise errors.UsageError(
                 f"model file {path!r} has {_describe_code_layers(path)} that would run on "
                 "loading; refused in safe mode. If you trust the file, opt in with "
-                "--config.unsafe_deserialization=true"
+                "unsafe_deserialization=true"
             ) from None
         raise errors.UsageError(
             f"model file {path!r} could not be loaded as a Keras model: {message[:300]}"
@@ -249,8 +250,8 @@ def _weights_error(
     if url:
         return errors.UsageError(
             f"could not download the ImageNet weights of {name} (weights={weights!r}, "
-            f"{url.group(0)}); use --config.weights=none for random weights or "
-            f"--config.weights=/path/to/{url.group(0).rsplit('/', 1)[-1]} for a local copy"
+            f"{url.group(0)}); use weights=none for random weights or "
+            f"weights=/path/to/{url.group(0).rsplit('/', 1)[-1]} for a local copy"
         )
     if os.path.isfile(str(weights)):
         return errors.UsageError(

@@ -1,4 +1,5 @@
-"""Writes the run's files atomically: a temporary file in the same folder, then a rename."""
+"""Writes the run's files atomically (a temporary file in the same folder, then a rename), and
+checks before a run that its output folder can be written."""
 
 import json
 import os
@@ -6,6 +7,8 @@ import tempfile
 
 import numpy as np
 from PIL import Image
+
+from keras_filters import errors
 
 
 def _atomic_write(path: str, write) -> None:
@@ -75,3 +78,30 @@ def _json_safe(value):
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def check_outdir(outdir: str) -> None:
+    """Checks that `outdir` is a folder that can be written, or can be created, without
+    creating it (a bad run must leave nothing behind).
+
+    Raises:
+        UsageError: If `outdir` is a file, lies under a file, or cannot be written.
+    """
+    if not isinstance(outdir, str) or not outdir.strip():
+        raise errors.UsageError(f"outdir={outdir!r} is not a folder path")
+    path = os.path.abspath(outdir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise errors.UsageError(f"outdir {outdir!r} is a file, not a folder")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise errors.UsageError(f"outdir {outdir!r} cannot be created: {existing!r} is a file")
+    try:
+        # Permission bits do not tell for root or on read-only file systems: try for real.
+        os.rmdir(tempfile.mkdtemp(prefix=".keras-filters-probe-", dir=existing))
+    except OSError as error:
+        where = "" if existing == path else f" (in {existing!r})"
+        raise errors.UsageError(
+            f"outdir {outdir!r} is not writable{where}: {error.strerror or error}"
+        ) from None

@@ -6,6 +6,7 @@ layout, the chunks done) and one `chunk_NNNNN.npz` per finished chunk, each writ
 A run that finishes removes the folder.
 """
 
+import glob
 import hashlib
 import json
 import numbers
@@ -14,18 +15,20 @@ import shutil
 
 import numpy as np
 
-from keras_filters import ascent, errors, outputs
+from keras_filters import errors
 from keras_filters import settings as settings_lib
+from keras_filters.job import artifacts
+from keras_filters.optvis import render
 
 PROGRESS_FOLDER = ".progress"
 RECORD_FILE = "progress.json"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 # Settings that change how fast a run goes or what else it writes, not what it computes.
 # batch_size is among them because a resumed run keeps the chunk layout of the run it continues.
 EXECUTION_SETTINGS = ("batch_size", "progress", "save_tiles")
 
-CHUNK_FIELDS = ("filter_indices", "inputs", "losses", "loss_history", "failed_step")
+CHUNK_FIELDS = ("keys", "inputs", "losses", "loss_history", "failed_step")
 
 
 def weights_digest(weights) -> str:
@@ -95,9 +98,10 @@ class ProgressStore:
         outdir: The run's output folder.
     """
 
-    def __init__(self, outdir: str):
+    def __init__(self, outdir: str, part: str = ""):
         self.outdir = outdir
-        self.folder = os.path.join(outdir, PROGRESS_FOLDER)
+        self.root = os.path.join(outdir, PROGRESS_FOLDER)
+        self.folder = os.path.join(self.root, part) if part else self.root
         self.record_path = os.path.join(self.folder, RECORD_FILE)
 
     def read_record(self) -> dict | None:
@@ -146,7 +150,7 @@ class ProgressStore:
             "chunks_done": [],
             "filters_done": 0,
         }
-        outputs.write_json(self.record_path, record)
+        artifacts.write_json(self.record_path, record)
         return record
 
     def _chunk_path(self, number: int) -> str:
@@ -164,26 +168,26 @@ class ProgressStore:
                 continue
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    chunk = ascent.ChunkResult(**{field: data[field] for field in CHUNK_FIELDS})
+                    chunk = render.ChunkResult(**{field: data[field] for field in CHUNK_FIELDS})
             except (OSError, ValueError, KeyError):
                 continue
-            if list(chunk.filter_indices) == list(chunk_filters):
+            if list(chunk.keys) == list(chunk_filters):
                 done[number] = chunk
         return done
 
-    def save_chunk(self, record: dict, number: int, chunk: ascent.ChunkResult) -> None:
+    def save_chunk(self, record: dict, number: int, chunk: render.ChunkResult) -> None:
         """Saves a finished chunk, then counts it in the record."""
-        outputs.write_npz(
+        artifacts.write_npz(
             self._chunk_path(number), **{field: getattr(chunk, field) for field in CHUNK_FIELDS}
         )
         if number not in record["chunks_done"]:
             record["chunks_done"] = sorted(record["chunks_done"] + [number])
-            record["filters_done"] = int(record["filters_done"]) + len(chunk.filter_indices)
-        outputs.write_json(self.record_path, record)
+            record["filters_done"] = int(record["filters_done"]) + len(chunk.keys)
+        artifacts.write_json(self.record_path, record)
 
     def remove(self) -> None:
-        """Removes the folder once the run's files are written."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Removes the progress folder (every part) once the run's files are written."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def recorded_settings(outdir: str) -> dict | None:
@@ -193,9 +197,9 @@ def recorded_settings(outdir: str) -> dict | None:
         UsageError: If the progress record cannot be read.
     """
     record = ProgressStore(outdir).read_record()
+    parts = sorted(glob.glob(os.path.join(outdir, PROGRESS_FOLDER, "*", RECORD_FILE)))
+    if record is None and parts:  # A run of several panels keeps one part per layer.
+        record = ProgressStore(outdir, os.path.basename(os.path.dirname(parts[0]))).read_record()
     if record is None:
         return None
-    settings = dict(record["settings"])
-    if isinstance(settings.get("filter_indices"), list):
-        settings["filter_indices"] = tuple(settings["filter_indices"])
-    return settings
+    return dict(record["settings"])

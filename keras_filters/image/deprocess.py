@@ -2,7 +2,7 @@
 
 import numpy as np
 
-STYLES = ("standard", "dlwp2")
+from keras_filters.settings import DEPROCESS_STYLES as STYLES
 
 
 def deprocess_image(

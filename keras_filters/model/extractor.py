@@ -1,4 +1,4 @@
-"""Finds the layer to visualize and builds the sub-model from the model input to its output."""
+"""Finds the layers to visualize and builds the sub-model from the model input to their outputs."""
 
 import dataclasses
 import re
@@ -104,25 +104,32 @@ def _all_layers(model: keras.Model):
                 yield layer.name + PATH_SEPARATOR + path, inner
 
 
-def build_feature_extractor(model: keras.Model, layer_name: str) -> keras.Model:
-    """Builds the sub-model from the model's input to the output of `layer_name`.
+def build_feature_extractor(model: keras.Model, layer_names) -> keras.Model:
+    """Builds the sub-model from the model's input to the outputs of `layer_names`.
 
-    Only the layers up to the target run. A layer inside a nested model is reached by calling a
-    sub-model of the nested model on the nested model's input in the outer graph, which avoids
-    "graph disconnected" errors.
+    Only the layers up to the targets run, in one forward pass. A layer inside a nested model
+    is reached by calling a sub-model of the nested model on the nested model's input in the
+    outer graph, which avoids "graph disconnected" errors.
 
     Args:
         model: The full model.
-        layer_name: A path as `list_layers` gives it, or a plain name that is unique in the model.
+        layer_names: A layer path as `list_layers` gives it (or a plain name that is unique in
+            the model), or a sequence of them.
 
     Returns:
-        A `keras.Model` that shares the weights of `model`.
+        A `keras.Model` that shares the weights of `model`, whose output is a dict from each
+        layer's path, as given, to that layer's output.
 
     Raises:
-        UsageError: If the layer is not visualizable.
+        UsageError: If a layer is not visualizable.
     """
-    info = find_layer(model, layer_name)
-    return _sub_model(model, info.name.split(PATH_SEPARATOR))
+    names = [layer_names] if isinstance(layer_names, str) else list(dict.fromkeys(layer_names))
+    outputs = {}
+    for name in names:
+        info = find_layer(model, name)
+        outputs[name] = _layer_output(model, info.name.split(PATH_SEPARATOR))
+    target = "_and_".join(name.replace(PATH_SEPARATOR, "_") for name in names)
+    return keras.Model(_model_inputs(model), outputs, name=_scope_name(model.name, target))
 
 
 def _model_inputs(model: keras.Model):
@@ -130,27 +137,33 @@ def _model_inputs(model: keras.Model):
     return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
-def _scope_name(model, target) -> str:
-    """The sub-model's name, "outer_to_inner", in characters that TensorFlow takes as a scope.
+def _scope_name(model_name: str, target: str) -> str:
+    """The sub-model's name, "model_to_target", in characters that TensorFlow takes as a scope.
 
     A model file may name its models and layers "<b>" or "a b"; TensorFlow refuses such names
     for the root name scope that a called model opens.
     """
-    return re.sub(r"[^A-Za-z0-9_.\-]", "_", f"{model.name}_to_{target.name}").lstrip("_.-") or "sub"
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", f"{model_name}_to_{target}").lstrip("_.-")
+    return name[:200] or "sub"
 
 
-def _sub_model(model: keras.Model, path: list[str]) -> keras.Model:
+def _layer_output(model: keras.Model, path: list[str]):
+    """The output tensor of the layer at `path`, in the graph of `model`'s inputs."""
     layer = model.get_layer(path[0])
     if len(path) == 1:
-        return keras.Model(_model_inputs(model), layer.output, name=_scope_name(model, layer))
-    inner = _sub_model(layer, path[1:])
+        return layer.output
+    inner_output = _layer_output(layer, path[1:])
+    inner = keras.Model(
+        _model_inputs(layer), inner_output, name=_scope_name(layer.name, path[-1])
+    )
     # A nested model has a call node in each graph it was called in (a Sequential adds its own):
     # the node whose inputs are reachable from this model's inputs is the one to follow.
     for node in reversed(layer._inbound_nodes):
         tensors = node.input_tensors
         try:
             outputs = inner(tensors[0] if len(tensors) == 1 else tensors)
-            return keras.Model(_model_inputs(model), outputs, name=_scope_name(model, inner))
+            keras.Model(_model_inputs(model), outputs)
+            return outputs
         except ValueError:
             continue
     raise errors.UsageError(

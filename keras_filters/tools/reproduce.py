@@ -7,7 +7,6 @@ machine, and the real settings reproduce the published pictures.
 
 import dataclasses
 import html
-import importlib.util
 import os
 import shlex
 import sys
@@ -15,11 +14,12 @@ import time
 from collections.abc import Sequence
 from urllib.parse import quote
 
-import configs
-from keras_filters import errors, outputs, runner
+from keras_filters import errors, recipes
 from keras_filters import settings as settings_lib
+from keras_filters.job import artifacts
+from keras_filters.job import run as job
 
-CONFIGS_FOLDER = os.path.dirname(os.path.abspath(configs.__file__))
+CONFIGS_FOLDER = recipes.CONFIGS_FOLDER
 INDEX_FILE = "index.html"
 PROGRAM = "keras-filters"
 
@@ -71,7 +71,7 @@ class RenderedFigure:
 
     figure: Figure
     title: str
-    settings: dict
+    settings: settings_lib.Settings
     record: dict
 
 
@@ -110,25 +110,22 @@ def load_figure_config(figure: Figure) -> tuple[str, dict]:
     path, argument = _config_path(figure)
     if not os.path.isfile(path):
         raise errors.UsageError(f"figure {figure.name!r}: config file {path!r} does not exist")
-    module_spec = importlib.util.spec_from_file_location(f"figure_config_{figure.name}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    config = module.get_config(argument) if argument else module.get_config()
-    summary = (module.__doc__ or "").strip().split("\n", 1)[0]
+    config, docstring = recipes.load(path, argument)
+    summary = docstring.strip().split("\n", 1)[0]
     title = summary.split(":", 1)[1].strip() if summary.startswith("Figure") else summary
     return title, config.to_dict()
 
 
-def figure_settings(figure: Figure, overrides: dict) -> tuple[str, dict]:
-    """A figure's title and resolved settings, with `overrides` applied over its config.
+def figure_settings(figure: Figure, overrides: dict) -> tuple[str, settings_lib.Settings]:
+    """A figure's title and validated settings, with `overrides` applied over its config.
 
     Raises:
-        UsageError: For a missing config file or a setting that configs/base.py does not know.
+        UsageError: For a missing config file or a bad setting; the message names the figure.
     """
     title, settings = load_figure_config(figure)
     try:
-        return title, settings_lib.resolve_settings({**settings, **overrides})
-    except TypeError as error:
+        return title, settings_lib.Settings.create(settings, **overrides)
+    except errors.UsageError as error:
         raise errors.UsageError(f"figure {figure.name!r}: {error}") from None
 
 
@@ -160,12 +157,12 @@ def reproduce(
     for number, (figure, title, settings) in enumerate(planned, start=1):
         print(f"{PROGRAM}: figure {number}/{len(planned)}: {figure.name}", file=log)
         try:
-            record = runner.run(os.path.join(outdir, figure.name), settings, log=log)
+            record = job.run(os.path.join(outdir, figure.name), settings, log=log)
         except errors.UsageError as error:
             raise errors.UsageError(f"figure {figure.name!r}: {error}") from None
         rendered.append(RenderedFigure(figure, title, settings, record))
     page = index_html(rendered, overrides, outdir, round(time.monotonic() - started, 1))
-    outputs.write_text(os.path.join(outdir, INDEX_FILE), page)
+    artifacts.write_text(os.path.join(outdir, INDEX_FILE), page)
     return rendered
 
 
@@ -267,6 +264,7 @@ def _figure_section(item: RenderedFigure, overrides: dict, outdir: str, defaults
         ("Mosaic", f"{_escape(size)}; {grid}"),
         ("Time taken", f"{_escape(record['seconds'])} s"),
     ]
+    settings = settings.to_dict()
     changed = [(key, value) for key, value in settings.items() if defaults.get(key) != value]
     return "\n".join(
         [
