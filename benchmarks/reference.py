@@ -14,12 +14,13 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from keras_filters import gradients as gradients_lib
+from keras_filters.optvis import update as update_lib
 
 
 def make_reference_loop(
     feature_extractor,
     *,
+    layer: str,
     border: int,
     gradient_normalization: str,
     gradient_epsilon: float,
@@ -30,7 +31,8 @@ def make_reference_loop(
     `tf.function` is created here, so one loop's traces (one per filter index) are its own.
 
     Args:
-        feature_extractor: Model from the input to the target layer.
+        feature_extractor: Model from the input to the target layer (dict outputs).
+        layer: The target layer's key in the extractor's outputs.
         border: Activation-map border left out of the loss.
         gradient_normalization: "l2" (keras.io's `tf.math.l2_normalize`), "rms", "pixel_l2" or
             "none".
@@ -43,7 +45,7 @@ def make_reference_loop(
     """
 
     def compute_loss(input_image, filter_index):
-        activation = feature_extractor(input_image)
+        activation = feature_extractor(input_image)[layer]
         if border:
             activation = activation[:, border:-border, border:-border, :]
         filter_activation = activation[..., filter_index]
@@ -58,7 +60,7 @@ def make_reference_loop(
         if gradient_normalization == "l2":
             grads = tf.math.l2_normalize(grads)
         else:
-            grads = gradients_lib.normalize_gradients(
+            grads = update_lib.normalize_gradients(
                 grads, gradient_normalization, gradient_epsilon
             )
         image += learning_rate * grads

@@ -132,14 +132,18 @@ def _describe_flag_error(error: flags.Error) -> str:
 
 def _check_config_keys(config) -> None:
     """Refuses a config file that sets a key that keras_filters.settings does not declare."""
-    declared = settings_lib.field_names()
-    undeclared = sorted(set(config.keys()) - set(declared))
+    undeclared = sorted(set(config.keys()) - set(settings_lib.field_names()))
     if undeclared:
         path = flags.FLAGS["config"].config_filename
-        raise errors.UsageError(
-            f"config file {path!r} sets {undeclared[0]!r}, which is not a setting; the "
-            f"settings are: {errors.format_choices(undeclared[0], declared, 12)}"
-        )
+        raise errors.UsageError(_undeclared_key_message(path, undeclared[0]))
+
+
+def _undeclared_key_message(path: str, key: str) -> str:
+    declared = settings_lib.field_names()
+    return (
+        f"config file {path!r} sets {key!r}, which is not a setting; the settings are: "
+        f"{errors.format_choices(key, declared, 12)}"
+    )
 
 
 def parse_command_line(argv) -> list:
@@ -156,6 +160,11 @@ def parse_command_line(argv) -> list:
         except flags.Error as error:
             raise errors.UsageError(_describe_flag_error(error)) from None
         except Exception as error:  # A config file that raises, or does not parse.
+            added = re.search(r'Key "([^"]+)" does not exist and cannot be added', str(error))
+            if added:  # The base config is locked: a recipe cannot add a key.
+                raise errors.UsageError(
+                    _undeclared_key_message(config_path(argv), added.group(1))
+                ) from None
             raise errors.UsageError(
                 f"could not read the config file {config_path(argv)!r}: "
                 f"{type(error).__name__}: {_one_line(error)}"
@@ -199,7 +208,10 @@ def main(argv) -> None:
                 artifacts.check_outdir(outdir)
         except errors.UsageError as error:
             fail(str(error))
-    startup.import_backend_quietly()
+    try:
+        startup.import_backend_quietly()
+    except errors.UsageError as error:  # A Keras backend that has no step here.
+        fail(str(error))
     from keras_filters.job import interruption, resume
     from keras_filters.job import run as job
 

@@ -10,7 +10,9 @@ import time
 import pytest
 from conftest import REPO_ROOT, command_environment, command_line, run_command
 
-from keras_filters import errors, interruption, resume, runner
+from keras_filters import errors
+from keras_filters.job import interruption, resume
+from keras_filters.job import run as runner
 
 # 16 filters in 4 chunks of 4, long enough per chunk (about 0.5 s) to be caught between chunks.
 ARGUMENTS = [

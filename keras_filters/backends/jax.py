@@ -81,3 +81,8 @@ def free_device_memory() -> int | None:
     if "bytes_limit" not in stats:
         return None
     return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+
+
+def probe_devices() -> list:
+    """Lists the devices (JAX looks for accelerators on first use)."""
+    return jax.devices()

@@ -64,3 +64,8 @@ def activation_bytes(model, shape: tuple) -> int:
 def free_device_memory() -> int | None:
     """None: the TensorFlow CPU build has no device memory of its own to report."""
     return None
+
+
+def probe_devices() -> list:
+    """Lists the devices (TensorFlow probes CUDA, and logs about it, on first use)."""
+    return tf.config.list_physical_devices()
