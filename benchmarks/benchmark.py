@@ -234,9 +234,7 @@ def run_benchmark(
     timings = []
     if run_reference:
         timings.append(
-            time_reference(
-                model, settings, filter_indices, renderer.initial_params(filter_indices)
-            )
+            time_reference(model, settings, filter_indices, renderer.initial_params(filter_indices))
         )
     for name in variants:
         mixed_precision, jit_compile = VARIANTS[name]
@@ -292,5 +290,3 @@ def run_benchmark(
         "batch_sweep": sweep,
         "load_average": {"start": list(load_start), "end": list(os.getloadavg())},
     }
-
-

@@ -60,9 +60,7 @@ def make_reference_loop(
         if gradient_normalization == "l2":
             grads = tf.math.l2_normalize(grads)
         else:
-            grads = update_lib.normalize_gradients(
-                grads, gradient_normalization, gradient_epsilon
-            )
+            grads = update_lib.normalize_gradients(grads, gradient_normalization, gradient_epsilon)
         image += learning_rate * grads
         return loss, image
 

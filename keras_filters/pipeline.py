@@ -139,7 +139,9 @@ def plan_objectives(
     features = extractor.build_feature_extractor(model, objective.layers)
     if settings.mixed_precision:
         features = variants.mixed_precision_copy(features)
-    sizes = render.scale_sizes(settings.image_size, settings.num_upscalings, settings.upscale_factor)
+    sizes = render.scale_sizes(
+        settings.image_size, settings.num_upscalings, settings.upscale_factor
+    )
     checks.check_input_size(
         features,
         sizes=sizes,

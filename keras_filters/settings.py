@@ -476,13 +476,14 @@ def _check_value(name: str, value, field):
             "or leave it out to try the first max_filters",
         )
     if not _has_type(value, field):
-        raise errors.SettingError(name, value, f"has the wrong type; {name} takes {type_name(name)}")
+        raise errors.SettingError(
+            name, value, f"has the wrong type; {name} takes {type_name(name)}"
+        )
     if metadata["choices"] and value not in metadata["choices"]:
         raise errors.SettingError(
             name,
             value,
-            "is not one of the choices: "
-            + errors.format_choices(str(value), metadata["choices"]),
+            "is not one of the choices: " + errors.format_choices(str(value), metadata["choices"]),
         )
     if metadata["non_empty"] and not value.strip():
         raise errors.SettingError(name, value, "is empty; give a value")

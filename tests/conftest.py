@@ -14,6 +14,19 @@ import pytest  # noqa: E402
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# A short run on `small_cnn`: 16 px, 6 steps of 0.5 along the L2-normalized gradient, from noise
+# around zero so that every ReLU filter is alive at the start.
+SMALL_RUN = dict(
+    image_size=16,
+    num_steps=6,
+    step_size=0.5,
+    init_low=-1.0,
+    init_high=1.0,
+    gradient_normalization="l2",
+    progress=False,
+)
+
+
 def small_cnn(channels: int = 3, name: str = "small_cnn", seed: int = 1) -> keras.Model:
     """Two conv layers and a dense head, any input size, deterministic weights."""
     initializer = keras.initializers.GlorotUniform(seed=seed)

@@ -107,8 +107,15 @@ def test_combined_objectives_through_the_public_api():
 
 
 def test_visualize_filters_is_optimize_with_one_channel_objective_per_filter():
-    settings = dict(image_size=24, num_steps=3, step_size=10.0, gradient_normalization="l2",
-                    init_low=0.4, init_high=0.6, progress=False)
+    settings = dict(
+        image_size=24,
+        num_steps=3,
+        step_size=10.0,
+        gradient_normalization="l2",
+        init_low=0.4,
+        init_high=0.6,
+        progress=False,
+    )
     filters = [4, 1, 9]
     visualized = keras_filters.visualize_filters("demo", "conv3", filters, **settings)
     optimized = keras_filters.optimize(

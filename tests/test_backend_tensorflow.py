@@ -9,7 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, small_cnn
+from conftest import REPO_ROOT, SMALL_RUN, small_cnn
 
 from benchmarks import benchmark, flops, reference, report
 from keras_filters import api, errors, pipeline
@@ -22,15 +22,7 @@ pytestmark = pytest.mark.skipif(
     reason="tests of the TensorFlow backend and of the TensorFlow benchmark",
 )
 
-SETTINGS = dict(
-    image_size=16,
-    num_steps=6,
-    step_size=0.5,
-    init_low=-1.0,
-    init_high=1.0,
-    gradient_normalization="l2",
-    progress=False,
-)
+SETTINGS = SMALL_RUN
 
 
 def resolved(**overrides) -> Settings:

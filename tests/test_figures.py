@@ -17,10 +17,10 @@ from PIL import Image
 from stand_in_models import constant_filters_model, figure_stand_in, linear_model
 
 from keras_filters import api, errors, pipeline
-from keras_filters.settings import Settings
 from keras_filters.image import mosaic
 from keras_filters.job import run as job
 from keras_filters.model import extractor
+from keras_filters.settings import Settings
 from keras_filters.tools import reproduce
 
 FIGURES = {figure.name: figure for figure in reproduce.FIGURES}

@@ -91,9 +91,9 @@ def test_evaluate_runs_a_plain_forward_pass(cnn):
     images = random_images(2, 10, seed=6)
     objective = 2.0 * objectives.channel("conv_b", 1) - objectives.channel("conv_a", 4)
     outputs = extractor.build_feature_extractor(cnn, ["conv_a", "conv_b"])(images)
-    expected = 2.0 * numpy(outputs["conv_b"])[..., 1].mean(axis=(1, 2)) - numpy(
-        outputs["conv_a"]
-    )[..., 4].mean(axis=(1, 2))
+    expected = 2.0 * numpy(outputs["conv_b"])[..., 1].mean(axis=(1, 2)) - numpy(outputs["conv_a"])[
+        ..., 4
+    ].mean(axis=(1, 2))
     np.testing.assert_allclose(objectives.evaluate(cnn, objective, images), expected, rtol=1e-5)
 
 
@@ -137,6 +137,8 @@ def test_guard_keeps_the_images_whose_step_is_not_finite():
     updated[2, 0, 0, 0] = np.inf
     losses = keras.ops.convert_to_tensor(np.array([1.0, np.nan, 1.0], np.float32))
     gradients = keras.ops.zeros((3, 2, 2, 1))
-    kept, _, finite = update.guard(params, (), keras.ops.convert_to_tensor(updated), (), losses, gradients)
+    kept, _, finite = update.guard(
+        params, (), keras.ops.convert_to_tensor(updated), (), losses, gradients
+    )
     assert list(numpy(finite)) == [True, False, False]
     np.testing.assert_array_equal(numpy(kept)[:, 0, 0, 0], [2.0, 1.0, 1.0])

@@ -4,22 +4,14 @@ bfloat16 stays close to float32, the batch size follows the free memory."""
 import keras
 import numpy as np
 import pytest
-from conftest import random_images
+from conftest import SMALL_RUN, random_images
 
 from keras_filters import api, pipeline
 from keras_filters.job import batching
 from keras_filters.model import extractor, variants
 from keras_filters.settings import Settings
 
-SETTINGS = dict(
-    image_size=16,
-    num_steps=6,
-    step_size=0.5,
-    init_low=-1.0,
-    init_high=1.0,
-    gradient_normalization="l2",
-    progress=False,
-)
+SETTINGS = SMALL_RUN
 
 
 def resolved(**overrides) -> Settings:

@@ -35,8 +35,12 @@ def test_every_recipe_has_a_case():
         for name in os.listdir(recipes.CONFIGS_FOLDER)
         if name.endswith(".py") and name not in ("__init__.py", "base.py", "benchmark.py")
     }
-    recorded = {json.load(open(os.path.join(CASES_FOLDER, case, "expected.json")))["config"]
-                .partition(":")[0][: -len(".py")] for case in CASES}
+    recorded = {
+        json.load(open(os.path.join(CASES_FOLDER, case, "expected.json")))["config"].partition(":")[
+            0
+        ][: -len(".py")]
+        for case in CASES
+    }
     assert figure_recipes <= recorded, figure_recipes - recorded
 
 

@@ -5,8 +5,8 @@ compilation stays fast for large models; `jax.jit` compiles once per batch and i
 """
 
 import jax
-import numpy as np
 import jax.numpy as jnp
+import numpy as np
 
 
 def compile_step(model, image_losses, apply_update, *, example_args=None, jit_compile=True):
@@ -31,9 +31,7 @@ def compile_step(model, image_losses, apply_update, *, example_args=None, jit_co
 
     @jax.jit
     def compiled(params, state, targets, step_size, draws, trainable, non_trainable):
-        (_, losses), gradients = loss_and_gradient(
-            params, targets, draws, trainable, non_trainable
-        )
+        (_, losses), gradients = loss_and_gradient(params, targets, draws, trainable, non_trainable)
         return apply_update(params, state, losses, gradients, step_size)
 
     def step(params, state, targets, step_size, draws):

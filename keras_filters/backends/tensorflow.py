@@ -11,7 +11,9 @@ import tensorflow as tf
 def _open_spec(value) -> tf.TensorSpec:
     """A spec with every axis open but the last, which stays fixed (channels, draws)."""
     value = np.asarray(value)
-    shape = [None] * (value.ndim - 1) + [value.shape[-1]] if value.ndim >= 2 else [None] * value.ndim
+    shape = (
+        [None] * (value.ndim - 1) + [value.shape[-1]] if value.ndim >= 2 else [None] * value.ndim
+    )
     return tf.TensorSpec(shape, tf.as_dtype(value.dtype))
 
 

@@ -6,7 +6,6 @@ import math
 import numpy as np
 
 from keras_filters import errors
-
 from keras_filters.settings import GRID_ORDERS as ORDERS
 from keras_filters.settings import SELECTIONS
 

@@ -60,7 +60,9 @@ def auto_batch_size(
     """
     channels = int(feature_extractor.input_shape[-1])
     per_image = (
-        backends.current().activation_bytes(feature_extractor, (1, image_size, image_size, channels))
+        backends.current().activation_bytes(
+            feature_extractor, (1, image_size, image_size, channels)
+        )
         * MEMORY_PER_ACTIVATION_BYTE
     )
     budget = available_memory_bytes() * budget_fraction

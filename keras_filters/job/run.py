@@ -106,7 +106,9 @@ def _plan_layers(outdir: str, settings: Settings) -> list[LayerJob]:
         layer_settings = settings.replace(layer=layer)
         plan = pipeline.plan_layer(model, layer_settings)
         _check_mosaic(layer_settings, plan)
-        jobs.append(LayerJob(layer_settings, plan, resume.ProgressStore(outdir, f"panel_{number:02d}")))
+        jobs.append(
+            LayerJob(layer_settings, plan, resume.ProgressStore(outdir, f"panel_{number:02d}"))
+        )
     return jobs
 
 
@@ -235,7 +237,7 @@ def _write_outputs(outdir: str, jobs: list[LayerJob], settings: Settings, log) -
         return record
     titles = panels.panel_titles(settings.panel_layers, settings.panel_titles)
     images, panel_records = [], []
-    for job, layer, title in zip(jobs, rendered, titles, strict=True):
+    for layer, title in zip(rendered, titles, strict=True):
         if layer is None:  # Interrupted before this layer ran.
             continue
         pixels = layer.pixels

@@ -153,9 +153,7 @@ def _layer_output(model: keras.Model, path: list[str]):
     if len(path) == 1:
         return layer.output
     inner_output = _layer_output(layer, path[1:])
-    inner = keras.Model(
-        _model_inputs(layer), inner_output, name=_scope_name(layer.name, path[-1])
-    )
+    inner = keras.Model(_model_inputs(layer), inner_output, name=_scope_name(layer.name, path[-1]))
     # A nested model has a call node in each graph it was called in (a Sequential adds its own):
     # the node whose inputs are reachable from this model's inputs is the one to follow.
     for node in reversed(layer._inbound_nodes):
