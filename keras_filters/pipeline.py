@@ -53,6 +53,20 @@ class VisualizationResult:
         """bool array (N,): the image's loss or gradient stopped being finite."""
         return self.failed_step >= 0
 
+    @property
+    def alive(self) -> np.ndarray:
+        """bool array (N,): neither dead nor failed."""
+        return ~(self.dead | self.failed)
+
+    def summary(self) -> str:
+        """One line: "64 filters of conv3: 42 alive, 22 dead, 0 failed"."""
+        failed = int(self.failed.sum())
+        dead = int((self.dead & ~self.failed).sum())
+        return (
+            f"{len(self.losses)} filters of {self.layer_name}: {int(self.alive.sum())} alive, "
+            f"{dead} dead, {failed} failed"
+        )
+
 
 @dataclasses.dataclass
 class Plan:
@@ -112,6 +126,23 @@ def load_model(model, settings: Settings):
         seed=settings.seed,
     )
     return variants.linear_output_model(loaded) if settings.linear_output else loaded
+
+
+def fit_input_size(model, settings: Settings, image_size_given: bool):
+    """The settings with the model's own input size, where the model fixes one and the user did
+    not set `image_size`; a size the user set stays (and fails the check if it does not fit).
+
+    Returns:
+        (settings, note): `note` says what was chosen, or is None when nothing changed.
+    """
+    height, width = tuple(model.inputs[0].shape)[1:3] if model.inputs else (None, None)
+    if image_size_given or height is None or height != width or height == settings.image_size:
+        return settings, None
+    note = (
+        f"image_size={height}: the input size that model {model.name!r} fixes "
+        f"(the recipe's {settings.image_size} px would not fit)"
+    )
+    return settings.replace(image_size=int(height)), note
 
 
 def plan_objectives(

@@ -30,6 +30,7 @@ INIT_DISTRIBUTIONS = ("uniform", "normal")
 DEPROCESS_STYLES = ("standard", "dlwp2")
 SELECTIONS = ("first", "top")
 GRID_ORDERS = ("row", "column")
+AUTOMATIC_GRIDS = ("fit", "square")
 
 # The groups, in the order `configs/base.py` and `--help` show them.
 GROUPS = (
@@ -268,18 +269,25 @@ class Settings:
         "The mosaic",
     )
     grid_rows: int = setting(
-        8,
-        "Rows of the grid; 0 with grid_cols=0: the largest square that the shown filters fill.",
+        0,
+        "Rows of the grid; 0 with grid_cols=0: an automatic grid (see automatic_grid).",
         "The mosaic",
         valid=lambda v: v >= 0,
         requirement="an integer ≥ 1, or 0 with grid_cols=0 for automatic",
     )
     grid_cols: int = setting(
-        8,
+        0,
         "Columns of the grid (see grid_rows).",
         "The mosaic",
         valid=lambda v: v >= 0,
         requirement="an integer ≥ 1, or 0 with grid_rows=0 for automatic",
+    )
+    automatic_grid: str = setting(
+        "fit",
+        'The automatic grid: "fit", the smallest near-square grid that holds every shown filter '
+        '(empty cells at the end); "square", the largest square they fill (Keras 2019).',
+        "The mosaic",
+        choices=AUTOMATIC_GRIDS,
     )
     margin: int = setting(
         5,

@@ -1,17 +1,25 @@
 """Imports Keras and its backend before a command's flags are parsed, without start-up chatter."""
 
 import os
+import sys
 
 
 def import_backend_quietly() -> None:
     """Imports Keras and its backend with file descriptor 2 pointed at /dev/null.
 
-    TensorFlow's C++ start-up lines (oneDNN, CUDA probing) would bury our one-line messages,
-    and TF_CPP_MIN_LOG_LEVEL set from Python does not reliably silence them once absl-py is
-    loaded. The backend is TensorFlow unless KERAS_BACKEND names another (see `backends`).
+    TensorFlow's C++ start-up lines (oneDNN, CUDA probing, "failed call to cuInit") would bury
+    our one-line messages and fill a notebook's output, and TF_CPP_MIN_LOG_LEVEL set from Python
+    does not reliably silence them once absl-py is loaded. TF_CPP_MIN_LOG_LEVEL is set only
+    while the backend loads (TensorFlow reads it once) and then put back as it was, so the
+    user's environment stays as it is for other libraries. Does nothing once Keras is loaded.
+    The backend is TensorFlow unless KERAS_BACKEND names another (see `backends`).
     """
+    if "keras" in sys.modules:
+        return
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
     saved_stderr = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -23,3 +31,7 @@ def import_backend_quietly() -> None:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
         os.close(devnull)
+        if saved_level is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = saved_level

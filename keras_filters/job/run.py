@@ -40,7 +40,9 @@ class LayerJob:
     done: dict = None
 
 
-def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
+def run(
+    outdir: str, settings, log=None, resume_only: bool = False, image_size_given: bool = True
+) -> dict:
     """Runs the whole job for one config and writes its files into `outdir`.
 
     An unfinished run of the same settings in `outdir` is resumed: its finished chunks are
@@ -54,6 +56,8 @@ def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
         log: Stream for warnings. Defaults to sys.stderr.
         resume_only: Refuse to start a new run: there must be an unfinished one to resume.
             Defaults to False.
+        image_size_given: The user set `image_size`. When False and the model fixes its
+            input size, the run takes the model's size. Defaults to True.
 
     Returns:
         The run record that was written as run.json.
@@ -68,7 +72,9 @@ def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
     started = time.monotonic()
     settings = settings if isinstance(settings, Settings) else Settings.create(settings)
     artifacts.check_outdir(outdir)
-    jobs = _plan_layers(outdir, settings)
+    model = pipeline.load_model(settings.model, settings)
+    settings, note = pipeline.fit_input_size(model, settings, image_size_given)
+    jobs = _plan_layers(outdir, model, settings)
     for job in jobs:
         _start_or_resume(job, settings, resume_only)
     finished = sum(len(job.layout[number]) for job in jobs for number in job.done)
@@ -84,6 +90,7 @@ def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
     if not finished:
         raise interruption.RunInterrupted(signal_number, 0, total)
     record = _write_outputs(outdir, jobs, settings, log)
+    record["notes"] = [note] if note else []
     record["complete"] = signal_number is None
     record["interrupted"] = interruption.signal_name(signal_number) if signal_number else None
     record["seconds"] = round(time.monotonic() - started, 3)
@@ -94,9 +101,8 @@ def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
     return record
 
 
-def _plan_layers(outdir: str, settings: Settings) -> list[LayerJob]:
-    """Loads the model once and plans every layer; every model check runs here."""
-    model = pipeline.load_model(settings.model, settings)
+def _plan_layers(outdir: str, model, settings: Settings) -> list[LayerJob]:
+    """Plans every layer of the loaded model; every model check runs here."""
     if not settings.panel_layers:
         plan = pipeline.plan_layer(model, settings)
         _check_mosaic(settings, plan)
@@ -119,6 +125,7 @@ def _check_mosaic(settings: Settings, plan) -> None:
         settings.image_size - 2 * settings.crop,
         settings.margin,
         len(plan.keys),
+        settings.automatic_grid,
     )
 
 
@@ -208,13 +215,18 @@ def _render_layer(job: LayerJob, log) -> _Rendered | None:
         settings.grid_rows,
         settings.grid_cols,
         settings.selection,
+        settings.automatic_grid,
     )
     if selection.warning:
         print(f"keras-filters: warning: {selection.warning}", file=log)
     pixels = None
     if selection.positions:
+        tiles = result.images[selection.positions].copy()
+        for tile_number, position in enumerate(selection.positions):
+            if result.dead[position] and not result.failed[position]:
+                tiles[tile_number] = mosaic.dead_tile(*tiles.shape[1:])
         pixels = mosaic.stitch(
-            result.images[selection.positions],
+            tiles,
             selection.rows,
             selection.cols,
             settings.margin,
@@ -319,4 +331,5 @@ def _layer_record(job: LayerJob, result, selection) -> dict:
             )
         ],
         "mean_loss": float(np.nanmean(result.losses)) if np.isfinite(result.losses).any() else None,
+        "summary": result.summary(),
     }

@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 import warnings
 import zipfile
 from importlib import resources
@@ -211,7 +212,8 @@ def load_application(
         keras.utils.set_random_seed(seed)
     keyword_arguments = {"weights": keras_weights, "include_top": include_top}
     try:
-        with _warnings_kept_on_success():
+        # Keras says "Downloading data from …" on stdout, where the command prints its results.
+        with _warnings_kept_on_success(), contextlib.redirect_stdout(sys.stderr):
             if include_top:
                 return constructor(**keyword_arguments)
             try:
