@@ -49,6 +49,13 @@ def test_list_layers(tmp_path):
     rows = {line.split()[0]: line for line in finished.stdout.splitlines()[1:]}
     assert list(rows) == ["conv1", "pool1", "conv2", "pool2", "conv3", "global_pool", "logits"]
     assert rows["conv3"].split() == [
-        "conv3", "Conv2D", "(None,", "None,", "None,", "64)", "64", "filters"
+        "conv3",
+        "Conv2D",
+        "(None,",
+        "None,",
+        "None,",
+        "64)",
+        "64",
+        "filters",
     ]
     assert rows["logits"].split() == ["logits", "Dense", "(None,", "6)", "6", "units"]

@@ -123,9 +123,8 @@ def find_layer(model: keras.Model, layer_name: str) -> LayerInfo:
         elif is_pass_through(layer):
             source = _carried_layer(layer)
             where = f"the output of {source!r}" if source else "its input"
-            why = (
-                f"({type(layer).__name__}) only passes on or rearranges {where}"
-                + (f"; visualize {source!r} instead" if source else "")
+            why = f"({type(layer).__name__}) only passes on or rearranges {where}" + (
+                f"; visualize {source!r} instead" if source else ""
             )
         else:
             why = f"(output shape {_output_shape(layer)}) has no channel axis to pick a filter from"
