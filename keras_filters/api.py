@@ -35,9 +35,10 @@ def optimize(model, objectives: Sequence, keys: Sequence[int] | None = None, **s
     objectives = list(objectives)
     keys = list(range(len(objectives))) if keys is None else [int(key) for key in keys]
     resolved = Settings.create(settings)
-    model = pipeline.load_model(model, resolved)
+    placement = pipeline.make_placement(resolved)
+    model = pipeline.load_model(model, resolved, placement)
     resolved, _ = pipeline.fit_input_size(model, resolved, "image_size" in settings)
-    plan = pipeline.plan_objectives(model, objectives, keys, resolved)
+    plan = pipeline.plan_objectives(model, objectives, keys, resolved, placement=placement)
     return pipeline.run_plan(plan, resolved)
 
 
@@ -70,6 +71,7 @@ def visualize_filters(model, layer_name: str, filter_indices=None, **settings):
             )
         settings["filter_indices"] = filter_indices
     resolved = Settings.create(settings, layer=layer_name)
-    model = pipeline.load_model(model, resolved)
+    placement = pipeline.make_placement(resolved)
+    model = pipeline.load_model(model, resolved, placement)
     resolved, _ = pipeline.fit_input_size(model, resolved, "image_size" in settings)
-    return pipeline.run_plan(pipeline.plan_layer(model, resolved), resolved)
+    return pipeline.run_plan(pipeline.plan_layer(model, resolved, placement), resolved)

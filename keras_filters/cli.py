@@ -221,9 +221,18 @@ def main(argv) -> None:
                 artifacts.check_outdir(outdir)
         except errors.UsageError as error:
             fail(str(error))
+    placement = None
     try:
+        if not resume_with_recorded_settings and settings.strategy != "default":
+            # Before Keras loads: a cluster's strategy, or a split CPU, must come first.
+            from keras_filters import distribution
+
+            with startup.quiet_stderr():
+                placement = distribution.make_placement(
+                    settings.strategy, settings.devices, settings.tpu_address
+                )
         startup.import_backend_quietly()
-    except errors.UsageError as error:  # A Keras backend that has no step here.
+    except errors.UsageError as error:  # A strategy or a Keras backend that cannot run.
         fail(str(error))
     from keras_filters.job import interruption, resume
     from keras_filters.job import run as job
@@ -242,6 +251,7 @@ def main(argv) -> None:
             settings,
             resume_only=_RESUME.value,
             image_size_given=resume_with_recorded_settings or _overridden("image_size"),
+            placement=placement,
         )
     except errors.UsageError as error:
         fail(str(error))
@@ -257,6 +267,9 @@ def main(argv) -> None:
 
 def _report(outdir: str, record: dict) -> None:
     """Prints where the mosaic went, or fails when no filter could be optimized."""
+    if record.get("written_by"):  # A worker of a cluster: the chief wrote the files.
+        print(f"{record['summary']}; {record['written_by']} wrote the files into {outdir}")
+        return
     layer_records = record.get("panels", [record])
     entries = [entry for layer_record in layer_records for entry in layer_record["filters"]]
     failed = [entry["index"] for entry in entries if entry["failed"]]
@@ -339,6 +352,9 @@ def help_text() -> str:
 
 def run() -> None:
     """Entry point of the installed `keras-filters` command."""
+    # The command owns its process: TensorFlow's C++ log lines (also where JAX runs the model
+    # and TensorFlow only reads a legacy .h5 file) would bury its one-line messages.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if any(argument in HELP_FLAGS for argument in sys.argv[1:]):
         sys.stdout.write(help_text())
         sys.exit(0)
