@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from benchmarks import flops, reference, report
+from benchmarks import flops, report
 from benchmarks.measure import Measurement, machine_description, matmul_rate, measure
 from keras_filters import errors, pipeline
 from keras_filters.image import deprocess
@@ -86,11 +86,12 @@ def time_reference(
         gradient_epsilon=settings.gradient_epsilon,
     )
     learning_rate = float(settings.step_size)
-    make_loop = (
-        jax_tools().make_reference_loop
-        if keras.backend.backend() == "jax"
-        else reference.make_reference_loop
-    )
+    if keras.backend.backend() == "jax":
+        make_loop = jax_tools().make_reference_loop
+    else:
+        from benchmarks import reference  # TensorFlow's, imported only where it runs.
+
+        make_loop = reference.make_reference_loop
     warmup = make_loop(feature_extractor, **loop_settings)
     warmup(int(filter_indices[0]), initial_images[0], 1, learning_rate)
 

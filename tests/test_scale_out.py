@@ -119,7 +119,7 @@ def test_two_workers_on_loopback_give_the_single_process_mosaic_written_once(tmp
             if worker.poll() is None:
                 worker.kill()
                 worker.communicate()
-    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, stderr[-3000:]
     assert "the chief wrote the files" in outputs[1][0]
     single = run_command(*SMALL, f"--outdir={tmp_path / 'single'}")
@@ -191,3 +191,35 @@ def test_tpu_where_there_is_none_names_the_address_setting(tmp_path):
     assert line.startswith("keras-filters: error: --config.strategy='tpu' found no TPU at ")
     assert "--config.tpu_address=''" in line
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_benchmark_runs_on_cpu_under_either_backend_with_one_command(backend, tmp_path):
+    environment = dict(os.environ, PYTHONPATH=REPO_ROOT, KERAS_BACKEND=backend)
+    environment["JAX_PLATFORMS"] = "cpu"
+    finished = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "scripts", "benchmark.py"),
+            "--config=configs/quickstart.py",
+            "--config.max_filters=3",
+            "--config.num_steps=2",
+            "--config.image_size=32",
+            "--matmul_size=64",
+            "--matmul_repeats=1",
+            f"--outdir={tmp_path}",
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report = json.loads((tmp_path / "benchmark.json").read_text())
+    assert report["machine"]["backend"] == backend
+    reference, float32, mixed = report["runs"]
+    assert reference["traces"] == 3  # one trace (TF) or compilation (JAX) per filter
+    assert float32["losses_vs_first_run"]["mean_relative_difference"] < 1e-3
+    assert mixed["losses_vs_first_run"]["mean_relative_difference"] < 0.03
+    assert report["flops"]["step_per_image"] == 2 * report["flops"]["forward_per_image"] > 0
