@@ -68,6 +68,17 @@ def memory_bytes(field: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux.
 
 
+def best_seconds(run, repeats: int) -> float:
+    """The shortest of `repeats` timed calls of `run()`, after one untimed call (warm-up)."""
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def matmul_rate(dtype: str, size: int, repeats: int) -> float:
     """The best rate, in GFLOP/s, of a `size`×`size` matrix product of `dtype` over `repeats`."""
     if keras.backend.backend() == "jax":
@@ -80,12 +91,7 @@ def matmul_rate(dtype: str, size: int, repeats: int) -> float:
     left = tf.cast(generator.normal((size, size)), dtype)
     right = tf.cast(generator.normal((size, size)), dtype)
     product = tf.function(tf.linalg.matmul)
-    product(left, right).numpy()  # Trace and warm up.
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        product(left, right).numpy()
-        best = min(best, time.perf_counter() - started)
+    best = best_seconds(lambda: product(left, right).numpy(), repeats)
     return 2.0 * size**3 / best / 1e9
 
 
