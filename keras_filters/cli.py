@@ -14,11 +14,11 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-import configs
-from keras_filters import errors, startup, validation
+from keras_filters import errors, recipes, startup
 from keras_filters import settings as settings_lib
+from keras_filters.job import artifacts
 
-BASE_CONFIG = os.path.join(os.path.dirname(configs.__file__), "base.py")
+BASE_CONFIG = recipes.BASE_RECIPE
 PROGRAM = "keras-filters"
 EXIT_ALL_FAILED = 1
 EXIT_USAGE = 2
@@ -56,9 +56,16 @@ _RESUME = flags.DEFINE_bool(
 OUR_FLAGS = ("config", "outdir", "list_layers", "resume")
 
 
+def flag_words(message: str) -> str:
+    """Rewrites the library's setting words into flag words: `image_size=-5` becomes
+    `--config.image_size=-5`, so the message names what to type on the command line."""
+    names = "|".join(sorted(settings_lib.field_names(), key=len, reverse=True))
+    return re.sub(rf"(?<![\w.\-])({names})=", r"--config.\1=", message)
+
+
 def fail(message: str, exit_code: int = EXIT_USAGE) -> None:
     """Reports an error in one line on stderr and exits (code 2 unless told otherwise)."""
-    print(f"{PROGRAM}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    print(f"{PROGRAM}: error: {flag_words(' '.join(str(message).split()))}", file=sys.stderr)
     sys.exit(exit_code)
 
 
@@ -78,7 +85,7 @@ def check_arguments(argv) -> None:
     Raises:
         UsageError: Naming the argument.
     """
-    declared = settings_lib.default_settings()
+    declared = settings_lib.field_names()
     for argument in argv[1:]:
         if argument == "--":
             break
@@ -87,7 +94,7 @@ def check_arguments(argv) -> None:
             key = override.group(1).split(".")[0]
             if key not in declared:
                 raise errors.UsageError(
-                    f"unknown setting {key!r} in {argument}; configs/base.py declares: "
+                    f"unknown setting {key!r} in {argument}; the settings are: "
                     f"{errors.format_choices(key, declared, limit=12)}"
                 )
     path = config_path(argv)
@@ -118,29 +125,32 @@ def _describe_flag_error(error: flags.Error) -> str:
     message = _one_line(error)
     message = message[len("flag ") :] if message.startswith("flag ") else message
     key = re.match(r"^--?config\.([A-Za-z0-9_]+)", message)
-    defaults = settings_lib.default_settings()
-    if key and key.group(1) in defaults:
-        kind = validation.type_name(defaults[key.group(1)], key.group(1))
-        message += f"; {key.group(1)} takes {kind}"
+    if key and key.group(1) in settings_lib.field_names():
+        message += f"; {key.group(1)} takes {settings_lib.type_name(key.group(1))}"
     return message
 
 
 def _check_config_keys(config) -> None:
-    """Refuses a config file that sets a key configs/base.py does not declare."""
-    declared = settings_lib.default_settings()
-    undeclared = sorted(set(config.keys()) - set(declared))
+    """Refuses a config file that sets a key that keras_filters.settings does not declare."""
+    undeclared = sorted(set(config.keys()) - set(settings_lib.field_names()))
     if undeclared:
         path = flags.FLAGS["config"].config_filename
-        raise errors.UsageError(
-            f"config file {path!r} sets {undeclared[0]!r}, which configs/base.py does not "
-            f"declare; the settings are: {errors.format_choices(undeclared[0], declared, 12)}"
-        )
+        raise errors.UsageError(_undeclared_key_message(path, undeclared[0]))
+
+
+def _undeclared_key_message(path: str, key: str) -> str:
+    declared = settings_lib.field_names()
+    return (
+        f"config file {path!r} sets {key!r}, which is not a setting; the settings are: "
+        f"{errors.format_choices(key, declared, 12)}"
+    )
 
 
 def parse_command_line(argv) -> list:
     """Parses the flags like absl does, but reports any problem in one line, exit code 2."""
     try:
         check_arguments(argv)
+        recipes.make_importable(config_path(argv))
         if _CONFIG_DEFINITION_ERROR is not None:
             raise errors.UsageError(_one_line(_CONFIG_DEFINITION_ERROR))
         try:
@@ -150,6 +160,11 @@ def parse_command_line(argv) -> list:
         except flags.Error as error:
             raise errors.UsageError(_describe_flag_error(error)) from None
         except Exception as error:  # A config file that raises, or does not parse.
+            added = re.search(r'Key "([^"]+)" does not exist and cannot be added', str(error))
+            if added:  # The base config is locked: a recipe cannot add a key.
+                raise errors.UsageError(
+                    _undeclared_key_message(config_path(argv), added.group(1))
+                ) from None
             raise errors.UsageError(
                 f"could not read the config file {config_path(argv)!r}: "
                 f"{type(error).__name__}: {_one_line(error)}"
@@ -169,13 +184,14 @@ def _config_given() -> bool:
     )
 
 
-def print_layers(settings: dict) -> None:
+def print_layers(settings) -> None:
     """Prints the visualizable layers of the configured model as a table."""
-    from keras_filters import api, layers
+    from keras_filters import pipeline
+    from keras_filters.model import extractor
 
-    model = api.load_model_from_settings(settings["model"], settings)
+    model = pipeline.load_model(settings.model, settings)
     print(f"{'layer':40s} {'type':24s} {'output shape':24s} {'filters'}")
-    for info in layers.list_layers(model):
+    for info in extractor.list_layers(model):
         print(f"{info.name:40s} {info.type:24s} {str(info.output_shape):24s} {info.num_filters}")
 
 
@@ -184,28 +200,31 @@ def main(argv) -> None:
     if len(argv) > 1:
         fail(f"unexpected argument {argv[1]!r}; settings are given as --config.KEY=VALUE")
     outdir = _OUTDIR.value
-    settings = _CONFIG.value.to_dict()
     resume_with_recorded_settings = _RESUME.value and not _config_given()
     if not resume_with_recorded_settings:
         try:
-            settings = settings_lib.resolve_settings(settings)
-            validation.check_settings(settings)
+            settings = settings_lib.Settings.create(_CONFIG.value.to_dict())
             if not _LIST_LAYERS.value:
-                validation.check_outdir(outdir)
+                artifacts.check_outdir(outdir)
         except errors.UsageError as error:
             fail(str(error))
-    startup.import_backend_quietly()
-    from keras_filters import interruption, resume, runner
+    try:
+        startup.import_backend_quietly()
+    except errors.UsageError as error:  # A Keras backend that has no step here.
+        fail(str(error))
+    from keras_filters.job import interruption, resume
+    from keras_filters.job import run as job
 
     try:
         if resume_with_recorded_settings:
-            settings = resume.recorded_settings(outdir)
-            if settings is None:
+            recorded = resume.recorded_settings(outdir)
+            if recorded is None:
                 raise errors.UsageError(f"outdir {outdir!r} holds no unfinished run to resume")
+            settings = settings_lib.Settings.create(recorded)
         if _LIST_LAYERS.value:
             print_layers(settings)
             return
-        record = runner.run(outdir, settings, resume_only=_RESUME.value)
+        record = job.run(outdir, settings, resume_only=_RESUME.value)
     except errors.UsageError as error:
         fail(str(error))
     except interruption.RunInterrupted as stopped:

@@ -9,10 +9,26 @@ class UsageError(ValueError):
 
 
 class UnknownSettingError(UsageError, TypeError):
-    """A setting that configs/base.py does not declare.
+    """A setting that `keras_filters.settings` does not declare.
 
     A TypeError too, as Python raises for an unexpected keyword argument of a function.
     """
+
+
+class SettingError(UsageError):
+    """A setting's value that cannot be used: `image_size=-5 is out of range: use …`.
+
+    Attributes:
+        name: The setting.
+        value: The value given.
+    """
+
+    def __init__(self, name: str, value, problem: str):
+        from keras_filters.settings import show
+
+        self.name = name
+        self.value = value
+        super().__init__(f"{name}={show(value)} {problem}")
 
 
 def closest_first(value: str, choices: Iterable[str], limit: int = 10) -> list[str]:

@@ -1,27 +1,569 @@
-"""The settings' names and defaults come from configs/base.py, the one place they are declared."""
+"""Every setting of keras-filters, declared once: name, type, default, valid values, meaning.
 
-from configs import base
+`Settings` is the one declaration. `Settings.create(...)` turns user input (keyword arguments,
+a config dict) into a frozen, typed object through the one validation, so each entry point
+(the command line, `visualize_filters`, the job) checks its input once and passes the typed
+object down. `configs/base.py` is built from `default_config()`; recipes override its keys.
+
+Nothing here imports TensorFlow, so the command checks its settings before TensorFlow starts.
+Messages are in Python words (`image_size=-5 is out of range: use an integer ≥ 1`); the command
+line rewrites them into flag words (`--config.image_size=-5 …`).
+"""
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
 from keras_filters import errors
+from keras_filters.model import files as model_files
+
+# The largest seed: keras.utils.set_random_seed hands it to NumPy's 32-bit legacy seeding.
+MAX_SEED = 2**32 - 1
+# Images are float32: noise or a step beyond this would start as infinity.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+GRADIENT_NORMALIZATIONS = ("rms", "l2", "pixel_l2", "none")
+INIT_DISTRIBUTIONS = ("uniform", "normal")
+DEPROCESS_STYLES = ("standard", "dlwp2")
+SELECTIONS = ("first", "top")
+GRID_ORDERS = ("row", "column")
+
+# The groups, in the order `configs/base.py` and `--help` show them.
+GROUPS = (
+    "The model",
+    "Which filters",
+    "The objective and the ascent",
+    "The initial noise",
+    "Deprocess",
+    "The mosaic",
+    "Execution",
+    "Published figures",
+)
+
+
+def setting(
+    default,
+    meaning: str,
+    group: str,
+    *,
+    choices: tuple = (),
+    valid: Callable | None = None,
+    requirement: str = "",
+    non_empty: bool = False,
+    names: bool = False,
+):
+    """Declares one setting: a dataclass field whose metadata holds its rules and meaning.
+
+    Args:
+        default: The default value; its type is the setting's type (ints pass as floats).
+        meaning: One line that says what the setting does.
+        group: One of GROUPS.
+        choices: The words a text setting may take.
+        valid: A test of the value's range.
+        requirement: What `valid` asks for, in words ("an integer ≥ 1").
+        non_empty: A text setting that cannot be empty.
+        names: A tuple setting that holds names (text) rather than integers.
+    """
+    metadata = dict(
+        meaning=meaning,
+        group=group,
+        choices=choices,
+        valid=valid,
+        requirement=requirement,
+        non_empty=non_empty,
+        names=names,
+    )
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _finite(value) -> bool:
+    return math.isfinite(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """A validated, read-only set of every setting; build it with `Settings.create`."""
+
+    # --- The model ---
+    model: str = setting(
+        "vgg16",
+        '"demo" (the CNN shipped with the package), a Keras Applications name in any case '
+        '("vgg16", "ResNet50V2", "convnext_tiny"), or a .keras / .h5 / .hdf5 file.',
+        "The model",
+        non_empty=True,
+    )
+    weights: str = setting(
+        "imagenet",
+        'Keras Applications weights: "imagenet" (downloaded once by Keras), "none", or a file.',
+        "The model",
+        non_empty=True,
+    )
+    include_top: bool = setting(
+        False,
+        "Keras Applications: keep the classifier on top (fixes the input size, e.g. 224 px).",
+        "The model",
+    )
+    unsafe_deserialization: bool = setting(
+        False,
+        "Let a saved model file run code of its own (Lambda layers). Only for files you trust.",
+        "The model",
+    )
+    layer: str = setting(
+        "block5_conv1",
+        'The layer to visualize; "outer/inner" for a layer of a nested model.',
+        "The model",
+        non_empty=True,
+    )
+
+    # --- Which filters ---
+    max_filters: int = setting(
+        200,
+        "How many filters are tried, counting from index 0; 0 tries every filter of the layer.",
+        "Which filters",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 1, or 0 to try every filter",
+    )
+    filter_indices: tuple = setting(
+        (),
+        'Explicit filter indices, e.g. "(0, 5, 9)"; overrides max_filters.',
+        "Which filters",
+    )
+
+    # --- The objective and the ascent ---
+    border: int = setting(
+        0,
+        "Pixels of the activation map's border left out of the mean (keras.io leaves out 2).",
+        "The objective and the ascent",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 0",
+    )
+    image_size: int = setting(
+        128,
+        "Side of the square input image in pixels (the final size when there are scales).",
+        "The objective and the ascent",
+        valid=lambda v: v >= 1,
+        requirement="an integer ≥ 1 (pixels)",
+    )
+    num_steps: int = setting(
+        20,
+        "Ascent steps per scale.",
+        "The objective and the ascent",
+        valid=lambda v: v >= 1,
+        requirement="an integer ≥ 1",
+    )
+    step_size: float = setting(
+        1.0,
+        "How far each normalized step moves the image.",
+        "The objective and the ascent",
+        valid=lambda v: 0 < v <= FLOAT32_MAX,
+        requirement="a finite number > 0 (up to 3.4e38, float32)",
+    )
+    gradient_normalization: str = setting(
+        "rms",
+        '"rms" (Keras blog), "l2" (keras.io, DLwP 2nd ed.), "pixel_l2" (DLwP 3rd ed.) or "none".',
+        "The objective and the ascent",
+        choices=GRADIENT_NORMALIZATIONS,
+    )
+    gradient_epsilon: float = setting(
+        1e-5,
+        "Added to each image's gradient norm, so that a dead filter takes a zero step, never NaN.",
+        "The objective and the ascent",
+        valid=lambda v: 0 <= v <= FLOAT32_MAX,
+        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+    )
+    num_upscalings: int = setting(
+        0,
+        "Multi-scale schedule (2019 Keras example): upscalings; the sizes visited are "
+        "int(image_size / upscale_factor**k) for k = num_upscalings … 0.",
+        "The objective and the ascent",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 0",
+    )
+    upscale_factor: float = setting(
+        1.2,
+        "Factor between the scales of the multi-scale schedule.",
+        "The objective and the ascent",
+        valid=lambda v: _finite(v) and v >= 1,
+        requirement="a finite number ≥ 1",
+    )
+
+    # --- The initial noise ---
+    init_distribution: str = setting(
+        "uniform",
+        '"uniform": U[init_low, init_high); "normal": mean at the midpoint, std half the range.',
+        "The initial noise",
+        choices=INIT_DISTRIBUTIONS,
+    )
+    init_low: float = setting(
+        118.0,
+        "Lower end of the initial noise (U[118, 138) is the blog's grey in raw 0-255 space).",
+        "The initial noise",
+        valid=lambda v: abs(v) <= FLOAT32_MAX,
+        requirement="a number within ±3.4e38 (float32)",
+    )
+    init_high: float = setting(
+        138.0,
+        "Upper end of the initial noise.",
+        "The initial noise",
+        valid=lambda v: abs(v) <= FLOAT32_MAX,
+        requirement="a number within ±3.4e38 (float32)",
+    )
+    seed: int = setting(
+        0,
+        "Seeds the noise; each filter's noise comes from (seed, filter index).",
+        "The initial noise",
+        valid=lambda v: 0 <= v <= MAX_SEED,
+        requirement=f"an integer from 0 to {MAX_SEED}",
+    )
+
+    # --- Deprocess ---
+    deprocess: str = setting(
+        "standard",
+        '"standard" (−mean, /(std+eps), ×scale, +0.5, clip, ×255) or "dlwp2" (/std, ×64, +128).',
+        "Deprocess",
+        choices=DEPROCESS_STYLES,
+    )
+    deprocess_scale: float = setting(
+        0.1,
+        'Contrast factor of the "standard" deprocess (0.1 blog, 0.15 keras.io, 0.25 Keras 2019).',
+        "Deprocess",
+        valid=lambda v: _finite(v) and v > 0,
+        requirement="a finite number > 0",
+    )
+    deprocess_epsilon: float = setting(
+        1e-5,
+        'Added to the std in the "standard" deprocess.',
+        "Deprocess",
+        valid=lambda v: _finite(v) and v >= 0,
+        requirement="a finite number ≥ 0",
+    )
+    crop: int = setting(
+        0,
+        "Pixels cropped from each side of every tile after deprocessing (keras.io crops 25).",
+        "Deprocess",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 0",
+    )
+
+    # --- The mosaic ---
+    selection: str = setting(
+        "top",
+        '"first": filters in index order; "top": best final loss first, dead filters left out.',
+        "The mosaic",
+        choices=SELECTIONS,
+    )
+    dead_threshold: float = setting(
+        0.0,
+        "A filter is dead when its final loss is ≤ this threshold.",
+        "The mosaic",
+        valid=lambda v: not math.isnan(v),
+        requirement="a number, not NaN",
+    )
+    dead_at_any_step: bool = setting(
+        False,
+        "Also call a filter dead when its loss is ≤ the threshold at any step (Keras 2019).",
+        "The mosaic",
+    )
+    grid_rows: int = setting(
+        8,
+        "Rows of the grid; 0 with grid_cols=0: the largest square that the shown filters fill.",
+        "The mosaic",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 1, or 0 with grid_cols=0 for automatic",
+    )
+    grid_cols: int = setting(
+        8,
+        "Columns of the grid (see grid_rows).",
+        "The mosaic",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 1, or 0 with grid_rows=0 for automatic",
+    )
+    margin: int = setting(
+        5,
+        "Black pixels between tiles.",
+        "The mosaic",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 0 (pixels)",
+    )
+    grid_order: str = setting(
+        "row",
+        '"row" (row-major) or "column" (column-major, DLwP 1st ed.).',
+        "The mosaic",
+        choices=GRID_ORDERS,
+    )
+
+    # --- Execution ---
+    batch_size: int = setting(
+        0,
+        "Filters optimized together in one batch; 0 picks a size from the free memory.",
+        "Execution",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 1, or 0 for automatic",
+    )
+    jit_compile: bool = setting(
+        False,
+        "Compile the step with XLA (1.5x slower on a oneDNN CPU; see README, Performance).",
+        "Execution",
+    )
+    mixed_precision: bool = setting(
+        False,
+        'Compute the model in bfloat16 ("mixed_bfloat16"); image and objective stay float32.',
+        "Execution",
+    )
+    save_tiles: bool = setting(
+        False, "Also write each filter's tile as its own PNG under tiles/.", "Execution"
+    )
+    progress: bool = setting(True, "Show the progress line on stderr.", "Execution")
+
+    # --- Published figures ---
+    linear_output: bool = setting(
+        False,
+        "Visualize the last layer before its softmax (or other activation): its logit, not its "
+        "probability (blog_classes).",
+        "Published figures",
+    )
+    panel_layers: tuple = setting(
+        (),
+        "Several layers in one image, one titled panel each, stacked (the blog's overview); "
+        "takes the place of layer.",
+        "Published figures",
+        names=True,
+    )
+    panel_titles: tuple = setting(
+        (), "One title per panel layer; empty: the layer names.", "Published figures", names=True
+    )
+
+    @classmethod
+    def create(cls, values: Mapping | None = None, **overrides) -> "Settings":
+        """Validates `values` and `overrides` over the defaults and returns the settings.
+
+        Args:
+            values: A mapping of setting names to values (a config dict, say).
+            **overrides: More settings; they win over `values`.
+
+        Returns:
+            A frozen `Settings`.
+
+        Raises:
+            UnknownSettingError: For a name that is not declared here (a TypeError too).
+            UsageError: For the first bad value, naming it and what it must be.
+        """
+        given = {**dict(values or {}), **overrides}
+        declared = field_names()
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise errors.UnknownSettingError(
+                f"unknown setting {unknown[0]!r}; the settings are: "
+                f"{errors.format_choices(unknown[0], declared, limit=12)}"
+            )
+        defaults = {name: field.default for name, field in fields().items()}
+        merged = {**defaults, **given}
+        for name, field in fields().items():
+            merged[name] = _check_value(name, merged[name], field)
+        _check_combinations(merged)
+        return cls(**merged)
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with `changes`, validated like `create`."""
+        return Settings.create(self.to_dict(), **changes)
+
+    def to_dict(self) -> dict:
+        """Every setting as a plain dict (tuples stay tuples)."""
+        return {name: getattr(self, name) for name in field_names()}
+
+
+def fields() -> dict:
+    """The declared fields by name, in declaration order."""
+    return {field.name: field for field in dataclasses.fields(Settings)}
+
+
+def field_names() -> list[str]:
+    """The names of every setting, in declaration order."""
+    return list(fields())
 
 
 def default_settings() -> dict:
-    """Every setting with its default, as configs/base.py declares it."""
-    return base.get_config().to_dict()
+    """Every setting with its default."""
+    return {name: field.default for name, field in fields().items()}
 
 
-def resolve_settings(overrides: dict) -> dict:
-    """Merges `overrides` over the defaults.
+def default_config():
+    """The defaults as a locked `ml_collections.ConfigDict`: recipes change keys, never add.
 
-    Raises:
-        UnknownSettingError: For a key that configs/base.py does not declare (a TypeError and a
-            UsageError).
+    `configs/base.py` returns this; a recipe that sets an undeclared key fails at once.
     """
-    settings = default_settings()
-    unknown = sorted(set(overrides) - set(settings))
-    if unknown:
-        raise errors.UnknownSettingError(
-            f"unknown setting {unknown[0]!r}; configs/base.py declares: "
-            f"{errors.format_choices(unknown[0], settings, limit=12)}"
+    import ml_collections
+
+    config = ml_collections.ConfigDict(default_settings())
+    config.lock()
+    return config
+
+
+def show(value) -> str:
+    """A setting's value as the user would type it: 0, 2.5, nan, 'rms', (0, 5)."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(show(item) for item in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+def type_name(name: str) -> str:
+    """What setting `name` holds, in words."""
+    field = fields()[name]
+    default = field.default
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, str):
+        return "text"
+    if field.metadata["names"]:
+        return 'a tuple of names, e.g. \'("block1_conv1", "block2_conv1")\''
+    return "a tuple of integers, e.g. '(0, 5, 9)'"
+
+
+def _has_type(value, field) -> bool:
+    """Whether `value` has the type of the field's default (ints pass as floats)."""
+    default = field.default
+    if isinstance(default, bool):
+        return isinstance(value, (bool, np.bool_))
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(default, int):
+        return isinstance(value, numbers.Integral)
+    if isinstance(default, float):
+        return isinstance(value, numbers.Real)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if not isinstance(value, (tuple, list)):
+        return False
+    if field.metadata["names"]:
+        return all(isinstance(item, str) for item in value)
+    return all(
+        isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_))
+        for item in value
+    )
+
+
+def _is_empty_filter_list(value) -> bool:
+    """'' on the command line parses as ('',): a filter list that names no filter."""
+    return (
+        isinstance(value, (tuple, list))
+        and bool(value)
+        and all(isinstance(item, str) and not item.strip() for item in value)
+    )
+
+
+def _check_value(name: str, value, field):
+    """Checks one value's type, choice, emptiness and range; returns it in its plain type."""
+    metadata = field.metadata
+    if name == "filter_indices" and _is_empty_filter_list(value):
+        raise errors.SettingError(
+            name,
+            value,
+            "is an empty filter list; give at least one index, e.g. filter_indices=(0, 5, 9), "
+            "or leave it out to try the first max_filters",
         )
-    settings.update(overrides)
-    return settings
+    if not _has_type(value, field):
+        raise errors.SettingError(
+            name, value, f"has the wrong type; {name} takes {type_name(name)}"
+        )
+    if metadata["choices"] and value not in metadata["choices"]:
+        raise errors.SettingError(
+            name,
+            value,
+            "is not one of the choices: " + errors.format_choices(str(value), metadata["choices"]),
+        )
+    if metadata["non_empty"] and not value.strip():
+        raise errors.SettingError(name, value, "is empty; give a value")
+    if metadata["valid"] is not None and not metadata["valid"](value):
+        raise errors.SettingError(name, value, f"is out of range: use {metadata['requirement']}")
+    return _plain(value, field.default)
+
+
+def _plain(value, default):
+    """The value in the type of its default: floats as float, tuples of int or str."""
+    if isinstance(default, bool):
+        return bool(value)
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, tuple):
+        return tuple(item if isinstance(item, str) else int(item) for item in value)
+    return value
+
+
+def _check_combinations(values: dict) -> None:
+    """The checks that involve more than one setting, or the file system."""
+    if model_files.is_model_path(values["model"]):
+        model_files.check_model_file(values["model"])
+    rows, cols = values["grid_rows"], values["grid_cols"]
+    if (rows == 0) != (cols == 0):
+        raise errors.UsageError(
+            f"grid_rows={rows} grid_cols={cols} is a grid without "
+            f"{'rows' if rows == 0 else 'columns'}; give both grid_rows and grid_cols ≥ 1, or "
+            "both 0 for the largest square grid that fits"
+        )
+    _check_filter_indices(values["filter_indices"])
+    low, high = values["init_low"], values["init_high"]
+    if low > high:
+        raise errors.UsageError(
+            f"init_low={show(low)} is above init_high={show(high)}; the noise is drawn from "
+            "[init_low, init_high)"
+        )
+    if high - low > FLOAT32_MAX:
+        raise errors.UsageError(
+            f"the noise range init_low={show(low)} to init_high={show(high)} is too wide to "
+            "draw from"
+        )
+    crop, image_size = values["crop"], values["image_size"]
+    if 2 * crop >= image_size:
+        raise errors.UsageError(
+            f"crop={crop} leaves no pixels of a {image_size} px tile (image_size={image_size}); "
+            f"use a crop from 0 to {(image_size - 1) // 2}"
+        )
+    upscalings, factor = values["num_upscalings"], values["upscale_factor"]
+    try:
+        first = int(image_size / factor**upscalings)
+    except OverflowError:
+        first = 0
+    if first < 1:
+        raise errors.UsageError(
+            f"num_upscalings={upscalings} with upscale_factor={show(factor)} makes the first "
+            f"scale of image_size={image_size} smaller than 1 px; use fewer upscalings or a "
+            "larger image_size"
+        )
+    titles, layers = values["panel_titles"], values["panel_layers"]
+    if titles and len(titles) != len(layers):
+        raise errors.UsageError(
+            f"panel_titles has {len(titles)} titles for {len(layers)} panel_layers; give one "
+            "title per layer, or none to use the layer names"
+        )
+
+
+def _check_filter_indices(filter_indices) -> None:
+    seen = set()
+    for index in filter_indices:
+        if index < 0:
+            raise errors.UsageError(
+                f"filter index {index} in filter_indices={show(filter_indices)} is negative; "
+                "filters are counted from 0"
+            )
+        if index in seen:
+            raise errors.UsageError(
+                f"filter index {index} appears twice in filter_indices={show(filter_indices)}; "
+                "list each filter once"
+            )
+        seen.add(index)

@@ -8,7 +8,7 @@ def import_backend_quietly() -> None:
 
     TensorFlow's C++ start-up lines (oneDNN, CUDA probing) would bury our one-line messages,
     and TF_CPP_MIN_LOG_LEVEL set from Python does not reliably silence them once absl-py is
-    loaded. The backend is TensorFlow unless KERAS_BACKEND names another (see `steps.py`).
+    loaded. The backend is TensorFlow unless KERAS_BACKEND names another (see `backends`).
     """
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -16,12 +16,9 @@ def import_backend_quietly() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import keras
+        from keras_filters import backends
 
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # The CUDA probe logs on first use, not import.
+        backends.current().probe_devices()  # The CUDA probe logs on first use, not import.
     finally:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)

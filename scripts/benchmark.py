@@ -13,13 +13,15 @@ startup.import_backend_quietly()
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-import configs  # noqa: E402
+# The benchmark and the recipes live in the repository, beside the package.
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPOSITORY)
 
 PROGRAM = "benchmark"
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config",
-    os.path.join(os.path.dirname(configs.__file__), "benchmark.py"),
+    os.path.join(REPOSITORY, "configs", "benchmark.py"),
     "Config file; override keys with --config.KEY=VALUE.",
 )
 _OUTDIR = flags.DEFINE_string("outdir", "out/benchmark", "Folder for benchmark.json and .md.")
@@ -51,8 +53,10 @@ def main(argv) -> None:
     """Runs the benchmark, prints the table and writes it with the JSON."""
     if len(argv) > 1:
         fail(f"unexpected argument {argv[1]!r}; settings are given as --config.KEY=VALUE")
-    from keras_filters import api, benchmark, errors, outputs
-    from keras_filters import settings as settings_lib
+    from benchmarks import benchmark, report
+    from keras_filters import errors, pipeline
+    from keras_filters.job import artifacts
+    from keras_filters.settings import Settings
 
     try:
         batch_sweep = [int(size) for size in _BATCH_SWEEP.value]
@@ -60,9 +64,9 @@ def main(argv) -> None:
         fail(f"--batch_sweep={','.join(_BATCH_SWEEP.value)}: expected integers like 1,8,32")
     try:
         benchmark.check_variants(_VARIANTS.value)
-        settings = settings_lib.resolve_settings(_CONFIG.value.to_dict())
-        model = api.load_model_from_settings(settings["model"], settings)
-        report = benchmark.run_benchmark(
+        settings = Settings.create(_CONFIG.value.to_dict())
+        model = pipeline.load_model(settings.model, settings)
+        results = benchmark.run_benchmark(
             model,
             settings,
             variants=_VARIANTS.value,
@@ -74,11 +78,11 @@ def main(argv) -> None:
         )
     except errors.UsageError as error:
         fail(str(error))
-    report["command"] = " ".join(["python", *sys.argv])
-    table = benchmark.format_table(report)
+    results["command"] = " ".join(["python", *sys.argv])
+    table = report.format_table(results)
     print(table, end="")
-    outputs.write_text(os.path.join(_OUTDIR.value, TABLE_FILE), table)
-    outputs.write_json(os.path.join(_OUTDIR.value, JSON_FILE), report)
+    artifacts.write_text(os.path.join(_OUTDIR.value, TABLE_FILE), table)
+    artifacts.write_json(os.path.join(_OUTDIR.value, JSON_FILE), results)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Renders every published figure into one folder, with an index.html that shows them all.
 
 Each figure runs its config (configs/blog_block5.py, configs/kerasio.py, …; the list is
-`keras_filters.reproduce.FIGURES`) into its own subfolder. Settings given as
+`keras_filters.tools.reproduce.FIGURES`) into its own subfolder. Settings given as
 --config.KEY=VALUE apply to every figure, for example random weights and one step per scale,
 which runs the whole set offline:
 
@@ -22,14 +22,14 @@ startup.import_backend_quietly()
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from configs import base  # noqa: E402
+from keras_filters import settings  # noqa: E402
 
 PROGRAM = "reproduce"
 
 _CONFIG = config_flags.DEFINE_config_dict(
     "config",
-    base.get_config(),
-    "Settings applied to every figure, as --config.KEY=VALUE (keys of configs/base.py).",
+    settings.default_config(),
+    "Settings applied to every figure, as --config.KEY=VALUE (see keras-filters --help).",
 )
 _OUTDIR = flags.DEFINE_string("outdir", "out/figures", "Folder for the figures and index.html.")
 _FIGURES = flags.DEFINE_list("figures", [], "Figures to render (comma-separated); empty: all.")
@@ -42,7 +42,8 @@ def main(argv) -> None:
         sys.exit(2)
     import keras
 
-    from keras_filters import errors, reproduce
+    from keras_filters import errors
+    from keras_filters.tools import reproduce
 
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf

@@ -14,6 +14,19 @@ import pytest  # noqa: E402
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# A short run on `small_cnn`: 16 px, 6 steps of 0.5 along the L2-normalized gradient, from noise
+# around zero so that every ReLU filter is alive at the start.
+SMALL_RUN = dict(
+    image_size=16,
+    num_steps=6,
+    step_size=0.5,
+    init_low=-1.0,
+    init_high=1.0,
+    gradient_normalization="l2",
+    progress=False,
+)
+
+
 def small_cnn(channels: int = 3, name: str = "small_cnn", seed: int = 1) -> keras.Model:
     """Two conv layers and a dense head, any input size, deterministic weights."""
     initializer = keras.initializers.GlorotUniform(seed=seed)
@@ -30,21 +43,35 @@ def small_cnn(channels: int = 3, name: str = "small_cnn", seed: int = 1) -> kera
 
 
 def nan_channel_model() -> keras.Model:
-    """A 4-filter conv layer behind a Lambda layer ("nan_channel") that adds NaN to filter 2.
+    """A 4-filter conv layer ("conv") behind a layer ("nan_channel") that adds NaN to filter 2.
 
-    The other filters pass unchanged, and since the Lambda only adds a constant, no NaN reaches
-    their gradients. Saved, the file needs `unsafe_deserialization` to load (Python code).
+    "nan_channel" is a Dense layer with an identity kernel and the bias (0, 0, NaN, 0): the
+    other filters pass unchanged, and since the NaN is only added, it reaches no gradient.
     """
     inputs = keras.Input((None, None, 3), name="image")
     conv = keras.layers.Conv2D(
         4, 3, name="conv", kernel_initializer=keras.initializers.GlorotUniform(seed=1)
     )(inputs)
-    # Once loaded from a file, the lambda sees only builtins (no keras, no numpy), and Keras
-    # cannot restore default arguments: hence the literal.
-    outputs = keras.layers.Lambda(lambda x: x + [0.0, 0.0, float("nan"), 0.0], name="nan_channel")(
+    nan_channel = keras.layers.Dense(4, name="nan_channel")
+    outputs = nan_channel(conv)
+    nan_channel.set_weights([np.eye(4, dtype=np.float32), np.array([0, 0, np.nan, 0], np.float32)])
+    return keras.Model(inputs, outputs, name="nan_model")
+
+
+def lambda_model() -> keras.Model:
+    """A conv layer behind a Lambda layer ("doubling", x · 2): a file that holds Python code.
+
+    Saved, the file needs `unsafe_deserialization` to load. Once loaded from a file, the lambda
+    sees only builtins (no keras, no numpy), so it uses plain arithmetic.
+    """
+    inputs = keras.Input((None, None, 3), name="image")
+    conv = keras.layers.Conv2D(
+        4, 3, name="conv", kernel_initializer=keras.initializers.GlorotUniform(seed=1)
+    )(inputs)
+    outputs = keras.layers.Lambda(lambda x: x * 2.0, output_shape=(None, None, 4), name="doubling")(
         conv
     )
-    return keras.Model(inputs, outputs, name="nan_model")
+    return keras.Model(inputs, outputs, name="lambda_model")
 
 
 @pytest.fixture
@@ -68,6 +95,45 @@ def random_images(batch: int, size: int, channels: int = 3, seed: int = 0) -> np
     return (
         np.random.default_rng(seed).uniform(0, 1, (batch, size, size, channels)).astype("float32")
     )
+
+
+def channel_step(
+    model, layer: str, border: int = 0, gradient_normalization="rms", gradient_epsilon=1e-5
+):
+    """The run's ascent step for "each image's own channel of `layer`", pixels as parameters.
+
+    Returns:
+        `step(images, filter_indices, step_size) -> (images, losses, finite)`, NumPy in and
+        backend tensors out; the compiled step is its `compiled` attribute.
+    """
+    from keras_filters.model import extractor
+    from keras_filters.optvis import objectives, param, transforms, update
+    from keras_filters.optvis import step as step_lib
+
+    features = extractor.build_feature_extractor(model, layer)
+    channels = int(features.input_shape[-1])
+    compiled = step_lib.make_step(
+        features,
+        objectives.channel(layer, None, border),
+        param.Pixel(),
+        transforms.Compose(),
+        update.NormalizedGradient(gradient_normalization, gradient_epsilon),
+        example_params=np.zeros((1, 4, 4, channels), np.float32),
+    )
+
+    def step(images, filter_indices, step_size):
+        images = keras.ops.convert_to_tensor(np.asarray(images, np.float32))
+        params, _, losses, finite = compiled(
+            images,
+            (),
+            keras.ops.convert_to_tensor(np.asarray(filter_indices, np.int32)),
+            keras.ops.convert_to_tensor(np.float32(step_size)),
+            keras.ops.zeros((len(filter_indices), 0)),
+        )
+        return params, losses, finite
+
+    step.compiled = compiled
+    return step
 
 
 def command_line(*args) -> list:

@@ -6,7 +6,8 @@ import pytest
 from conftest import small_cnn
 
 import keras_filters
-from keras_filters import layers, scales
+from keras_filters.model import extractor as extractor_lib
+from keras_filters.optvis import render
 
 
 def test_visualize_filters_returns_scorable_inputs(cnn):
@@ -27,7 +28,8 @@ def test_visualize_filters_returns_scorable_inputs(cnn):
     assert list(result.filter_indices) == [3, 1]
     # An outside script scores `inputs` against the model; after the last step the objective
     # is at least the last recorded one, since every step went uphill.
-    activations = np.asarray(layers.build_feature_extractor(cnn, "conv_b")(result.inputs))
+    extractor = extractor_lib.build_feature_extractor(cnn, "conv_b")
+    activations = np.asarray(extractor(result.inputs)["conv_b"])
     rescored = activations[..., [3, 1]].mean(axis=(1, 2))
     np.testing.assert_array_less(result.losses - 1e-6, np.diag(rescored))
 
@@ -56,8 +58,8 @@ def test_greyscale_model_end_to_end():
 
 
 def test_multi_scale_schedule_visits_the_published_sizes():
-    assert scales.scale_sizes(412, 9, 1.2) == [79, 95, 114, 137, 165, 198, 238, 286, 343, 412]
-    assert scales.scale_sizes(128, 0, 1.2) == [128]
+    assert render.scale_sizes(412, 9, 1.2) == [79, 95, 114, 137, 165, 198, 238, 286, 343, 412]
+    assert render.scale_sizes(128, 0, 1.2) == [128]
 
 
 def test_multi_scale_run_ends_at_the_final_size(cnn):
@@ -83,3 +85,45 @@ def test_fixed_size_model_refuses_another_image_size():
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs))
     with pytest.raises(keras_filters.UsageError, match="image_size=64.*fixed at 32x32"):
         keras_filters.visualize_filters(model, "conv", [0], image_size=64, progress=False)
+
+
+def test_combined_objectives_through_the_public_api():
+    a = keras_filters.objectives.channel("conv3", 3)
+    b = keras_filters.objectives.channel("conv2", 7)
+    result = keras_filters.optimize("demo", [0.5 * a + b, b], image_size=32, num_steps=5)
+    assert isinstance(result, keras_filters.VisualizationResult)
+    assert result.images.shape == (2, 32, 32, 3) and result.inputs.shape == (2, 32, 32, 3)
+    assert result.losses.shape == (2,) and result.loss_history.shape == (5, 2)
+    model = keras_filters.load_model("demo")
+    evaluated = keras_filters.objectives.evaluate(model, 0.5 * a + b, result.inputs)
+    plain = keras.Model(
+        model.inputs[0], [model.get_layer("conv3").output, model.get_layer("conv2").output]
+    )
+    conv3, conv2 = (np.asarray(output) for output in plain(result.inputs))
+    expected = 0.5 * conv3[..., 3].mean(axis=(1, 2)) + conv2[..., 7].mean(axis=(1, 2))
+    np.testing.assert_allclose(evaluated, expected, rtol=1e-5, atol=1e-6)
+    # The first image was optimized for 0.5·a + b; its final loss is that objective.
+    assert evaluated[0] >= result.losses[0] - 1e-4
+
+
+def test_visualize_filters_is_optimize_with_one_channel_objective_per_filter():
+    settings = dict(
+        image_size=24,
+        num_steps=3,
+        step_size=10.0,
+        gradient_normalization="l2",
+        init_low=0.4,
+        init_high=0.6,
+        progress=False,
+    )
+    filters = [4, 1, 9]
+    visualized = keras_filters.visualize_filters("demo", "conv3", filters, **settings)
+    optimized = keras_filters.optimize(
+        "demo",
+        [keras_filters.objectives.channel("conv3", index) for index in filters],
+        keys=filters,
+        **settings,
+    )
+    np.testing.assert_array_equal(visualized.inputs, optimized.inputs)
+    np.testing.assert_array_equal(visualized.losses, optimized.losses)
+    np.testing.assert_array_equal(visualized.images, optimized.images)

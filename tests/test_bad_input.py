@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import pytest
-from conftest import nan_channel_model, run_command, small_cnn
+from conftest import lambda_model, run_command, small_cnn
 
-from keras_filters import models
+from keras_filters.model import loading as models
 
 QUICKSTART = "--config=configs/quickstart.py"
 
@@ -30,8 +30,8 @@ def files(tmp_path_factory):
     paths["corrupt_h5"].write_bytes(b"not an HDF5 file" * 10)
     paths["text"] = folder / "notes.txt"
     paths["text"].write_text("not a model")
-    paths["lambda"] = folder / "nan_channel.keras"
-    nan_channel_model().save(paths["lambda"])
+    paths["lambda"] = folder / "lambda.keras"
+    lambda_model().save(paths["lambda"])
     inputs = keras.Input((None, None, 3), name="image")
     score = keras.layers.Dense(1, name="score")(
         keras.layers.GlobalAveragePooling2D(name="pool")(
@@ -91,8 +91,8 @@ CASES = [
     ("corrupt_h5_file", [QUICKSTART, "--config.model={corrupt_h5}"], ["corrupt.h5"]),
     (
         "lambda_layer_without_opt_in",
-        [QUICKSTART, "--config.model={lambda}", "--config.layer=nan_channel"],
-        ["'nan_channel'", "--config.unsafe_deserialization=true"],
+        [QUICKSTART, "--config.model={lambda}", "--config.layer=doubling"],
+        ["'doubling'", "--config.unsafe_deserialization=true"],
     ),
     ("unknown_layer", [QUICKSTART, "--config.layer=conv33"], ["'conv33'", "conv3, conv2"]),
     (
@@ -229,3 +229,12 @@ def test_outdir_that_is_not_writable(tmp_path):
     assert_one_line_error(finished, [outdir, "not writable"])
     assert not os.path.exists(outdir)
     (tmp_path / "read_only").chmod(0o755)
+
+
+def test_command_line_names_the_flag_where_python_names_the_setting(tmp_path):
+    finished = run_command(QUICKSTART, "--config.image_size=-5", f"--outdir={tmp_path / 'out'}")
+    assert finished.returncode == 2
+    assert finished.stderr.strip().splitlines() == [
+        "keras-filters: error: --config.image_size=-5 is out of range: use an integer ≥ 1 (pixels)"
+    ]
+    assert not (tmp_path / "out").exists()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_filters import deprocess
+from keras_filters.image import deprocess
 
 
 def test_standard_deprocess_matches_the_formula():

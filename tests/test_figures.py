@@ -12,12 +12,16 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from conftest import run_command
 from PIL import Image
 from stand_in_models import constant_filters_model, figure_stand_in, linear_model
 
-from keras_filters import api, errors, layers, mosaic, reproduce, runner
+from keras_filters import api, errors, pipeline
+from keras_filters.image import mosaic
+from keras_filters.job import run as job
+from keras_filters.model import extractor
+from keras_filters.settings import Settings
+from keras_filters.tools import reproduce
 
 FIGURES = {figure.name: figure for figure in reproduce.FIGURES}
 DLWP1_FIGURES = [f"dlwp1_block{block}_conv1" for block in range(1, 5)]
@@ -41,7 +45,8 @@ PUBLISHED_SIZES = {
 KERAS_V3_STAND_IN_FILTERS = 20
 PUBLISHED_SIZES["keras_v3_upscale"] = (4 * 412 + 3 * 5, 4 * 412 + 3 * 5)
 
-# The settings of REFERENCES.md's table, figure by figure.
+# The settings of each published source (the source is named in each config's docstring),
+# written out here independently of the configs, figure by figure.
 BLOG = dict(
     model="vgg16",
     include_top=False,
@@ -176,8 +181,28 @@ REFERENCE_SETTINGS = {
 
 
 def figure_settings(name: str, **overrides) -> dict:
-    """A figure's resolved settings, progress off, with `overrides`."""
-    return reproduce.figure_settings(FIGURES[name], {"progress": False, **overrides})[1]
+    """A figure's resolved settings as a dict, progress off, with `overrides`."""
+    return reproduce.figure_settings(FIGURES[name], {"progress": False, **overrides})[1].to_dict()
+
+
+def figure_plan(model, settings: dict, filter_indices) -> pipeline.Plan:
+    """The run's plan for `filter_indices` of `settings["layer"]` of `model`."""
+    settings = dict(settings, filter_indices=tuple(filter_indices))
+    return pipeline.plan_layer(model, Settings.create(settings))
+
+
+def take_step(plan: pipeline.Plan, images: np.ndarray):
+    """One step of the run's compiled step on `images`: (new images, losses, finite)."""
+    renderer = plan.renderer
+    params = keras.ops.convert_to_tensor(np.asarray(images, np.float32))
+    new_params, _, losses, finite = renderer.step(
+        params,
+        renderer.update.init_state(params),
+        keras.ops.convert_to_tensor(np.asarray(plan.keys, np.int32)),
+        keras.ops.convert_to_tensor(np.float32(renderer.step_size)),
+        keras.ops.zeros((len(plan.keys), renderer.transforms.num_draws)),
+    )
+    return np.asarray(new_params), np.asarray(losses), np.asarray(finite)
 
 
 def test_there_is_a_config_per_published_figure():
@@ -213,7 +238,7 @@ def test_figure_runs_at_its_published_size_on_a_stand_in_model(name, stand_in_pa
     overrides = dict(model=stand_in_path, num_steps=1, batch_size=16)
     if name == "keras_v3_upscale":
         overrides["max_filters"] = KERAS_V3_STAND_IN_FILTERS
-    record = runner.run(str(tmp_path), figure_settings(name, **overrides))
+    record = job.run(str(tmp_path), figure_settings(name, **overrides))
     pixels = np.asarray(Image.open(tmp_path / "mosaic.png"))
     assert pixels.shape[:2] == PUBLISHED_SIZES[name]
     assert (record["mosaic"]["height"], record["mosaic"]["width"]) == PUBLISHED_SIZES[name]
@@ -228,7 +253,7 @@ def test_blog_block5_shows_the_best_64_of_filters_0_to_199_without_dead_ones(tmp
     path = str(tmp_path / "constant.keras")
     constant_filters_model(biases).save(path)
     settings = figure_settings("blog_block5", model=path, layer="conv", num_steps=2, image_size=32)
-    record = runner.run(str(tmp_path / "out"), settings)
+    record = job.run(str(tmp_path / "out"), settings)
     tried = biases[:200]
     assert (tried > 0).sum() >= 64
     best_live = [int(i) for i in np.argsort(-tried, kind="stable") if tried[i] > 0][:64]
@@ -249,14 +274,11 @@ def api_settings(settings: dict) -> dict:
 
 def one_step_change(name: str, model, image: np.ndarray, filter_index: int) -> np.ndarray:
     """How one ascent step with figure `name`'s settings changes `image` for `filter_index`."""
-    settings = figure_settings(name, layer="conv", image_size=image.shape[0])
-    visualizer = api.build_visualizer(model, settings)
-    images = tf.constant(image[None])
-    new_images, _, finite = visualizer.step(
-        images, tf.constant([filter_index]), tf.constant(np.float32(visualizer.step_size))
-    )
+    # The crop acts on tiles after the run; these images are smaller than it.
+    settings = figure_settings(name, layer="conv", image_size=image.shape[0], crop=0)
+    new_images, _, finite = take_step(figure_plan(model, settings, [filter_index]), image[None])
     assert bool(finite[0])
-    return np.asarray(new_images[0]) - image
+    return new_images[0] - image
 
 
 KERNEL = np.array([[0.5, -1.0], [2.0, 0.25], [-1.5, 1.0]], np.float32)  # 3 channels, 2 filters
@@ -290,7 +312,7 @@ def test_keras_v3_upscale_grows_from_79_to_412_px_and_squares_the_survivors(tmp_
     path = str(tmp_path / "constant.keras")
     constant_filters_model(biases).save(path)
     settings = figure_settings("keras_v3_upscale", model=path, layer="conv", num_steps=1)
-    record = runner.run(str(tmp_path / "out"), settings)
+    record = job.run(str(tmp_path / "out"), settings)
     assert record["image_sizes"] == [79, 95, 114, 137, 165, 198, 238, 286, 343, 412]
     assert [entry["dead"] for entry in record["filters"]] == [True] * 3 + [False] * 17
     # 17 survivors: the best 16 by loss in a 4x4 grid of 412 px tiles.
@@ -315,7 +337,9 @@ def test_keras_v3_upscale_drops_a_filter_whose_loss_touched_1e_7_at_any_step():
     history = np.array([[1.0, 1.0], [5e-8, 2.0], [3.0, 3.0]], np.float32)
     for name, expected in [("keras_v3_upscale", [True, False]), ("blog_block5", [False, False])]:
         settings = figure_settings(name)
-        dead = api.dead_filters(history, settings["dead_threshold"], settings["dead_at_any_step"])
+        dead = pipeline.dead_images(
+            history, settings["dead_threshold"], settings["dead_at_any_step"]
+        )
         assert list(dead) == expected, name
 
 
@@ -323,14 +347,12 @@ def test_keras_v3_upscale_drops_a_filter_whose_loss_touched_1e_7_at_any_step():
 
 
 def test_kerasio_loss_is_the_mean_of_the_activation_without_its_2_pixel_border(cnn):
-    settings = figure_settings("kerasio", layer="conv_b", image_size=20)
-    visualizer = api.build_visualizer(cnn, settings)
-    images = visualizer.initial_images([0, 3])
+    settings = figure_settings("kerasio", layer="conv_b", image_size=20, crop=0)
+    plan = figure_plan(cnn, settings, [0, 3])
+    images = plan.renderer.initial_params([0, 3])
     assert images.min() >= -0.125 and images.max() < 0.125
-    _, losses, _ = visualizer.step(
-        tf.constant(images), tf.constant([0, 3]), tf.constant(np.float32(10.0))
-    )
-    activations = np.asarray(layers.build_feature_extractor(cnn, "conv_b")(images))
+    _, losses, _ = take_step(plan, images)
+    activations = np.asarray(extractor.build_feature_extractor(cnn, "conv_b")(images)["conv_b"])
     expected = [activations[0, 2:-2, 2:-2, 0].mean(), activations[1, 2:-2, 2:-2, 3].mean()]
     np.testing.assert_allclose(losses, expected, rtol=1e-5)
     assert not np.isclose(losses[1], activations[1, ..., 3].mean(), rtol=1e-3)
@@ -341,7 +363,8 @@ def test_l2_figures_step_10_along_tf_math_l2_normalize(name):
     image = np.random.default_rng(1).uniform(-0.1, 0.1, (12, 12, 3)).astype(np.float32)
     change = one_step_change(name, linear_model(KERNEL), image, filter_index=0)
     gradient = known_gradient(12, border=2, filter_index=0)
-    expected = 10.0 * np.asarray(tf.math.l2_normalize(tf.constant(gradient)))
+    # tf.math.l2_normalize: g / sqrt(max(sum(g²), 1e-12)).
+    expected = 10.0 * gradient / np.sqrt(max(np.sum(gradient**2), 1e-12))
     np.testing.assert_allclose(change, expected, rtol=1e-4, atol=1e-6)
     assert np.sqrt(np.sum(change**2)) == pytest.approx(10.0, rel=1e-4)  # L2: 10 per image
     assert np.all(change[:2] == 0) and np.all(change[:, -2:] == 0)  # the border does not count
@@ -363,7 +386,7 @@ def test_dlwp1_puts_filter_i_plus_8j_at_row_i_column_j(stand_in_path, tmp_path):
     settings = figure_settings(
         "dlwp1_block1_conv1", model=stand_in_path, num_steps=1, save_tiles=True
     )
-    record = runner.run(str(tmp_path), settings)
+    record = job.run(str(tmp_path), settings)
     assert record["mosaic"]["filters"] == list(range(64))
     pixels = np.asarray(Image.open(tmp_path / "mosaic.png"))
     for row in range(8):
@@ -406,7 +429,7 @@ def test_dlwp3_steps_each_pixel_along_keras_ops_normalize():
     image = np.random.default_rng(2).uniform(0.4, 0.6, (12, 12, 3)).astype(np.float32)
     change = one_step_change("dlwp3", linear_model(KERNEL), image, filter_index=1)
     gradient = known_gradient(12, border=2, filter_index=1)
-    expected = 10.0 * np.asarray(keras.ops.normalize(tf.constant(gradient, tf.float32)))
+    expected = 10.0 * np.asarray(keras.ops.normalize(gradient.astype(np.float32)))
     np.testing.assert_allclose(change, expected, rtol=1e-4, atol=1e-6)
     pixel_norms = np.sqrt(np.sum(change[2:-2, 2:-2] ** 2, axis=-1))
     np.testing.assert_allclose(pixel_norms, 10.0, rtol=1e-4)  # each counted pixel moves by 10
@@ -416,14 +439,12 @@ def test_dlwp3_steps_each_pixel_along_keras_ops_normalize():
 
 
 def test_blog_classes_ascends_the_logits_of_units_65_and_18(stand_in_path):
-    settings = figure_settings("blog_classes", model=stand_in_path)
-    plan = api.plan(stand_in_path, settings)
-    assert plan.filter_indices == [65, 18]
-    images = plan.visualizer.initial_images(plan.filter_indices)
+    settings = Settings.create(figure_settings("blog_classes", model=stand_in_path))
+    plan = pipeline.plan_layer(pipeline.load_model(stand_in_path, settings), settings)
+    assert plan.keys == [65, 18]
+    images = plan.renderer.initial_params(plan.keys)
     assert images.shape == (2, 224, 224, 3)
-    _, losses, _ = plan.visualizer.step(
-        tf.constant(images), tf.constant([65, 18]), tf.constant(np.float32(1.0))
-    )
+    _, losses, _ = take_step(plan, images)
     original = keras.saving.load_model(stand_in_path)
     hidden = keras.Model(original.inputs[0], original.get_layer("hidden").output)(images)
     kernel, bias = original.get_layer("predictions").get_weights()
@@ -444,7 +465,7 @@ def test_figure_runs_at_full_size_on_the_real_model(name, tmp_path):
     expected = PUBLISHED_SIZES[name]
     if name == "keras_v3_upscale":
         overrides["max_filters"] = 16  # all 512 take about 20 minutes; the tiles are the point
-    record = runner.run(str(tmp_path), figure_settings(name, **overrides))
+    record = job.run(str(tmp_path), figure_settings(name, **overrides))
     pixels = np.asarray(Image.open(tmp_path / "mosaic.png"))
     if name == "keras_v3_upscale":
         side = record["mosaic"]["rows"]

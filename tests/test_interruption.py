@@ -10,7 +10,9 @@ import time
 import pytest
 from conftest import REPO_ROOT, command_environment, command_line, run_command
 
-from keras_filters import errors, interruption, resume, runner
+from keras_filters import errors
+from keras_filters.job import interruption, resume
+from keras_filters.job import run as runner
 
 # 16 filters in 4 chunks of 4, long enough per chunk (about 0.5 s) to be caught between chunks.
 ARGUMENTS = [
@@ -147,3 +149,38 @@ def test_second_signal_stops_at_once():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is not stop._handle
+
+
+PANEL_ARGUMENTS = [
+    "--config=configs/quickstart.py",
+    "--config.panel_layers=('conv1', 'conv2')",
+    "--config.max_filters=8",
+    "--config.batch_size=4",
+    "--config.num_steps=150",
+    "--config.grid_rows=2",
+    "--config.grid_cols=4",
+    "--config.progress=false",
+]
+
+
+def test_panels_resume_through_the_same_path_as_one_layer(tmp_path):
+    interrupted, whole = tmp_path / "interrupted", tmp_path / "whole"
+    first_chunk = interrupted / resume.PROGRESS_FOLDER / "panel_00" / "chunk_00000.npz"
+    process = start_command(*PANEL_ARGUMENTS, f"--outdir={interrupted}")
+    wait_for(first_chunk, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    partial = json.loads((interrupted / "run.json").read_text())
+    assert partial["complete"] is False and partial["panels"][0]["layer"] == "conv1"
+
+    resumed = run_command(*PANEL_ARGUMENTS, f"--outdir={interrupted}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    uninterrupted = run_command(*PANEL_ARGUMENTS, f"--outdir={whole}")
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+    assert sorted(os.listdir(interrupted)) == ["mosaic.png", "run.json"]
+    assert (interrupted / "mosaic.png").read_bytes() == (whole / "mosaic.png").read_bytes()
+    final = json.loads((interrupted / "run.json").read_text())
+    assert [panel["layer"] for panel in final["panels"]] == ["conv1", "conv2"]
+    assert final["complete"] is True

@@ -11,35 +11,36 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from conftest import REPO_ROOT, random_images, run_command, small_cnn
+from conftest import REPO_ROOT, channel_step, random_images, run_command, small_cnn
 
-from keras_filters import layers
-from keras_filters import step as step_lib
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None,
-    reason="JAX is not installed (an optional backend): pip install jax to run these tests",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("jax") is None,
+        reason="JAX is not installed (an optional backend): pip install jax to run these tests",
+    ),
+    pytest.mark.skipif(
+        keras.backend.backend() != "tensorflow",
+        reason="compares a JAX subprocess with this process's TensorFlow backend",
+    ),
+]
 
 JAX_STEPS = """
 import sys
 import numpy as np
 import keras
-from keras_filters import layers, steps
+sys.path.insert(0, sys.argv[5])
+from conftest import channel_step
 
 model = keras.saving.load_model(sys.argv[1])
 data = np.load(sys.argv[2])
-step = steps.make_ascent_step(
-    layers.build_feature_extractor(model, "conv_b"), channels=3, border=1,
-    gradient_normalization=sys.argv[4],
-)
+step = channel_step(model, "conv_b", border=1, gradient_normalization=sys.argv[4])
 params = data["images"]
 history = []
 for _ in range(3):
-    params, losses, finite = step(params, data["filters"], np.float32(0.5))
+    params, losses, finite = step(params, data["filters"], 0.5)
     history.append(np.asarray(losses))
 np.savez(sys.argv[3], params=np.asarray(params), losses=np.stack(history))
 """
@@ -54,15 +55,10 @@ def test_jax_step_matches_tensorflow_step(tmp_path, normalization):
     model.save(tmp_path / "model.keras")
     images, filters = random_images(3, 12, seed=4), np.array([0, 3, 1], np.int32)
     np.savez(tmp_path / "inputs.npz", images=images, filters=filters)
-    step = step_lib.make_ascent_step(
-        layers.build_feature_extractor(model, "conv_b"),
-        channels=3,
-        border=1,
-        gradient_normalization=normalization,
-    )
-    params, history = tf.constant(images), []
+    step = channel_step(model, "conv_b", border=1, gradient_normalization=normalization)
+    params, history = images, []
     for _ in range(3):
-        params, losses, _ = step(params, tf.constant(filters), tf.constant(0.5))
+        params, losses, _ = step(params, filters, 0.5)
         history.append(np.asarray(losses))
     finished = subprocess.run(
         [
@@ -73,6 +69,7 @@ def test_jax_step_matches_tensorflow_step(tmp_path, normalization):
             str(tmp_path / "inputs.npz"),
             str(tmp_path / "jax.npz"),
             normalization,
+            os.path.dirname(os.path.abspath(__file__)),
         ],
         env=dict(os.environ, PYTHONPATH=REPO_ROOT, **JAX_VARIABLES),
         capture_output=True,

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_filters import errors, logits
+from keras_filters import errors
+from keras_filters.model import variants as logits
 
 
 def dense_classifier(activation="softmax"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import keras_filters
-from keras_filters import mosaic
+from keras_filters.image import mosaic
 
 
 def numbered_tiles(count, height=4, width=3, channels=3):

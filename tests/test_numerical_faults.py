@@ -5,16 +5,15 @@ import json
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from conftest import nan_channel_model, random_images, run_command
+from conftest import channel_step, nan_channel_model, random_images, run_command
 from PIL import Image
 
-from keras_filters import deprocess, runner, scales
-from keras_filters import step as step_lib
+from keras_filters.image import deprocess
+from keras_filters.job import run as job
+from keras_filters.optvis import param
 
 SETTINGS = dict(
     weights="none",
-    unsafe_deserialization=True,
     image_size=24,
     num_steps=5,
     step_size=0.5,
@@ -44,8 +43,8 @@ def model_files(tmp_path_factory):
 
 def test_nan_filter_fails_alone_and_others_match_a_clean_run(model_files, tmp_path):
     nan_file, clean_file = model_files
-    runner.run(str(tmp_path / "nan"), dict(SETTINGS, model=nan_file, layer="nan_channel"))
-    runner.run(str(tmp_path / "clean"), dict(SETTINGS, model=clean_file, layer="conv"))
+    job.run(str(tmp_path / "nan"), dict(SETTINGS, model=nan_file, layer="nan_channel"))
+    job.run(str(tmp_path / "clean"), dict(SETTINGS, model=clean_file, layer="conv"))
     record = json.loads((tmp_path / "nan" / "run.json").read_text())
     by_index = {entry["index"]: entry for entry in record["filters"]}
     assert by_index[2]["failed"] and by_index[2]["failed_step"] == 0
@@ -74,7 +73,6 @@ def test_run_where_every_filter_failed_exits_non_zero(model_files, tmp_path):
     finished = run_command(
         "--config=configs/quickstart.py",
         f"--config.model={model_files[0]}",
-        "--config.unsafe_deserialization=true",
         "--config.layer=nan_channel",
         "--config.filter_indices=(2,)",
         "--config.num_steps=3",
@@ -94,9 +92,9 @@ def test_run_where_every_filter_failed_exits_non_zero(model_files, tmp_path):
 def test_step_that_overflows_float32_fails_and_keeps_the_image():
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs))
-    step = step_lib.make_ascent_step(model, channels=3, gradient_normalization="rms")
-    images = tf.constant(random_images(2, 8))
-    new_images, losses, finite = step(images, tf.constant([0, 1]), tf.constant(3e38))
+    step = channel_step(model, "conv", gradient_normalization="rms")
+    images = random_images(2, 8)
+    new_images, losses, finite = step(images, [0, 1], 3e38)
     assert np.isfinite(np.asarray(losses)).all()
     assert not np.asarray(finite).any()
     np.testing.assert_array_equal(np.asarray(new_images), np.asarray(images))
@@ -106,6 +104,6 @@ def test_constant_image_with_zero_epsilon_stays_grey_without_nan():
     image = np.full((6, 6, 3), 0.5, np.float32)
     with np.errstate(all="raise"):
         tile = deprocess.deprocess_image(image, style="standard", scale=0.1, epsilon=0.0)
-        upscaled = scales.upscale_images(image[None], 8, scale=0.1, epsilon=0.0)
+        upscaled = param.Pixel(upscale_scale=0.1, upscale_epsilon=0.0).resize(image[None], 8)
     assert (tile == 127).all()
     np.testing.assert_allclose(upscaled, 0.5)

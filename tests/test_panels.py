@@ -6,7 +6,9 @@ from conftest import run_command, small_cnn
 from PIL import Image
 from stand_in_models import constant_filters_model
 
-from keras_filters import errors, panels, runner
+from keras_filters import errors
+from keras_filters.image import panels
+from keras_filters.job import run as runner
 
 
 def test_titled_panel_puts_a_white_title_on_black_above_the_unchanged_mosaic():

@@ -1,7 +1,8 @@
 """Any settings of the right types either give a run or one UsageError line, and a bad one
-writes nothing: never another exception.
+writes nothing: never another exception. Settings inside the valid region always run, so an
+over-strict check fails the second property.
 
-The runs go through `runner.run`, the entry point the command calls after parsing its flags,
+The runs go through `job.run`, the entry point the command calls after parsing its flags,
 on the demo model with small sizes.
 """
 
@@ -12,7 +13,9 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from keras_filters import deprocess, errors, gradients, mosaic, noise, runner
+from keras_filters import errors
+from keras_filters import settings as settings_lib
+from keras_filters.job import run as job
 
 
 def words(choices):
@@ -37,25 +40,25 @@ USUAL = {
     "image_size": st.integers(4, 40),
     "num_steps": st.integers(1, 3),
     "step_size": st.floats(0.01, 20.0),
-    "gradient_normalization": st.sampled_from(gradients.NORMALIZATIONS),
+    "gradient_normalization": st.sampled_from(settings_lib.GRADIENT_NORMALIZATIONS),
     "gradient_epsilon": st.sampled_from([0.0, 1e-5, 1.0]),
     "num_upscalings": st.integers(0, 2),
     "upscale_factor": st.floats(1.0, 2.0),
-    "init_distribution": st.sampled_from(noise.DISTRIBUTIONS),
+    "init_distribution": st.sampled_from(settings_lib.INIT_DISTRIBUTIONS),
     "init_low": st.floats(-1.0, 0.5),
     "init_high": st.floats(0.5, 2.0),
     "seed": st.integers(0, 2**32 - 1),
-    "deprocess": st.sampled_from(deprocess.STYLES),
+    "deprocess": st.sampled_from(settings_lib.DEPROCESS_STYLES),
     "deprocess_scale": st.floats(0.01, 1.0),
     "deprocess_epsilon": st.sampled_from([0.0, 1e-5]),
     "crop": st.integers(0, 3),
-    "selection": st.sampled_from(mosaic.SELECTIONS),
+    "selection": st.sampled_from(settings_lib.SELECTIONS),
     "dead_threshold": st.floats(-1.0, 1.0),
     "dead_at_any_step": st.booleans(),
     "grid_rows": st.integers(1, 3),
     "grid_cols": st.integers(1, 3),
     "margin": st.integers(0, 3),
-    "grid_order": st.sampled_from(mosaic.ORDERS),
+    "grid_order": st.sampled_from(settings_lib.GRID_ORDERS),
     "batch_size": st.integers(0, 4),
     "save_tiles": st.booleans(),
     "progress": st.just(False),
@@ -71,24 +74,24 @@ ANY = {
     "image_size": st.integers(-(2**40), 64),
     "num_steps": st.integers(-(2**40), 5),
     "step_size": any_float,
-    "gradient_normalization": words(gradients.NORMALIZATIONS),
+    "gradient_normalization": words(settings_lib.GRADIENT_NORMALIZATIONS),
     "gradient_epsilon": any_float,
     "num_upscalings": st.integers(-(2**40), 3),
     "upscale_factor": any_float,
-    "init_distribution": words(noise.DISTRIBUTIONS),
+    "init_distribution": words(settings_lib.INIT_DISTRIBUTIONS),
     "init_low": any_float,
     "init_high": any_float,
     "seed": any_int,
-    "deprocess": words(deprocess.STYLES),
+    "deprocess": words(settings_lib.DEPROCESS_STYLES),
     "deprocess_scale": any_float,
     "deprocess_epsilon": any_float,
     "crop": any_int,
-    "selection": words(mosaic.SELECTIONS),
+    "selection": words(settings_lib.SELECTIONS),
     "dead_threshold": any_float,
     "grid_rows": any_int,
     "grid_cols": any_int,
     "margin": any_int,
-    "grid_order": words(mosaic.ORDERS),
+    "grid_order": words(settings_lib.GRID_ORDERS),
     "batch_size": st.integers(-(2**40), 70),
 }
 
@@ -114,7 +117,7 @@ def test_any_settings_run_or_fail_in_one_line_writing_nothing(settings):
     with tempfile.TemporaryDirectory() as folder:
         outdir = os.path.join(folder, "out")
         try:
-            record = runner.run(outdir, settings)
+            record = job.run(outdir, settings)
         except errors.UsageError as error:
             assert "\n" not in str(error) and str(error)
             assert not os.path.exists(outdir), os.listdir(outdir)
@@ -124,3 +127,34 @@ def test_any_settings_run_or_fail_in_one_line_writing_nothing(settings):
         assert len(record["filters"]) >= 1
         assert os.path.exists(os.path.join(outdir, "run.json"))
         assert not os.path.exists(os.path.join(outdir, ".progress"))
+
+
+# A region of USUAL that every check must accept: filters every layer has (logits has 6),
+# images large enough for the demo model's two poolings at every scale, crops that leave pixels.
+VALID = {
+    **USUAL,
+    "filter_indices": st.lists(st.integers(0, 5), max_size=3, unique=True).map(tuple),
+    "image_size": st.integers(24, 40),
+    "num_upscalings": st.integers(0, 1),
+    "upscale_factor": st.floats(1.0, 1.5),
+    "crop": st.integers(0, 3),
+}
+
+
+@hypothesis_settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(settings=st.fixed_dictionaries(VALID))
+def test_valid_settings_always_run(settings):
+    with tempfile.TemporaryDirectory() as folder:
+        record = job.run(os.path.join(folder, "out"), settings)
+    count = record["layer_filters"]
+    if settings["max_filters"]:
+        count = min(count, settings["max_filters"])
+    expected = list(settings["filter_indices"]) or list(range(count))
+    assert [entry["index"] for entry in record["filters"]] == expected
+    assert record["complete"] and record["image_sizes"][-1] == settings["image_size"]

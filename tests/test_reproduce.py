@@ -10,7 +10,8 @@ import pytest
 from conftest import REPO_ROOT
 from PIL import Image
 
-from keras_filters import errors, reproduce
+from keras_filters import errors
+from keras_filters.tools import reproduce
 
 SCRIPT_TAG = "<script>alert(1)</script>"
 IMAGE_MODEL = "<img src=x onerror=alert(1)>"

@@ -46,4 +46,7 @@ def test_override_another_layer_and_save_tiles(tmp_path):
 def test_list_layers(tmp_path):
     finished = run_command("--config=configs/quickstart.py", "--list_layers")
     assert finished.returncode == 0, finished.stderr
-    assert "conv3" in finished.stdout and "Conv2D" in finished.stdout and "64" in finished.stdout
+    rows = {line.split()[0]: line for line in finished.stdout.splitlines()[1:]}
+    assert list(rows) == ["conv1", "pool1", "conv2", "pool2", "conv3", "global_pool", "logits"]
+    assert rows["conv3"].split() == ["conv3", "Conv2D", "(None,", "None,", "None,", "64)", "64"]
+    assert rows["logits"].split() == ["logits", "Dense", "(None,", "6)", "6"]

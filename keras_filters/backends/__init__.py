@@ -1,0 +1,35 @@
+"""What differs per Keras backend: "value and gradient of this loss, compiled", nothing else.
+
+Each backend module provides
+
+    compile_step(model, image_losses, apply_update, *, example_args, jit_compile) -> step
+
+where `image_losses(call_model, params, targets, draws)` gives one loss per image (it calls
+`call_model(images)` for the model's outputs) and `apply_update(params, state, losses,
+gradients, step_size)` turns the gradient into the step's result; both are written with
+`keras.ops` in `keras_filters.optvis`. The compiled step is
+`step(params, state, targets, step_size, draws) -> apply_update(...)`, traced once per run.
+"""
+
+import importlib
+
+import keras
+
+from keras_filters import errors
+
+BACKENDS = ("tensorflow", "jax")
+
+
+def current():
+    """The backend module for the Keras backend in use.
+
+    Raises:
+        UsageError: When Keras runs on a backend that has no module here.
+    """
+    backend = keras.backend.backend()
+    if backend not in BACKENDS:
+        raise errors.UsageError(
+            f"Keras backend {backend!r} has no ascent step yet; set KERAS_BACKEND to one of: "
+            + ", ".join(BACKENDS)
+        )
+    return importlib.import_module(f"keras_filters.backends.{backend}")

@@ -1,0 +1,86 @@
+"""The JAX backend: `jax.value_and_grad` + `jax.jit`, the model run through `stateless_call`.
+
+The model's variables are arguments of the compiled function, not constants baked into it, so
+compilation stays fast for large models; `jax.jit` compiles once per batch and image shape.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def compile_step(model, image_losses, apply_update, *, example_args=None, jit_compile=True):
+    """Compiles `step(params, state, targets, step_size, draws)`; see `keras_filters.backends`.
+
+    Args and returns as the TensorFlow backend's; `example_args` and `jit_compile` are
+    accepted for the same contract (JAX always compiles, for any shape).
+    """
+    del example_args, jit_compile
+    trainable = [variable.value for variable in model.trainable_variables]
+    non_trainable = [variable.value for variable in model.non_trainable_variables]
+
+    def total_loss(params, targets, draws, trainable, non_trainable):
+        def call_model(images):
+            outputs, _ = model.stateless_call(trainable, non_trainable, images, training=False)
+            return outputs
+
+        losses = image_losses(call_model, params, targets, draws)
+        return jnp.sum(losses), losses
+
+    loss_and_gradient = jax.value_and_grad(total_loss, has_aux=True)
+
+    @jax.jit
+    def compiled(params, state, targets, step_size, draws, trainable, non_trainable):
+        (_, losses), gradients = loss_and_gradient(params, targets, draws, trainable, non_trainable)
+        return apply_update(params, state, losses, gradients, step_size)
+
+    def step(params, state, targets, step_size, draws):
+        return compiled(params, state, targets, step_size, draws, trainable, non_trainable)
+
+    return step
+
+
+def activation_bytes(model, shape: tuple) -> int:
+    """Bytes of the float outputs of every equation of the model's JAX program at `shape`."""
+    trainable = [variable.value for variable in model.trainable_variables]
+    non_trainable = [variable.value for variable in model.non_trainable_variables]
+
+    def forward(images):
+        return model.stateless_call(trainable, non_trainable, images, training=False)
+
+    program = jax.make_jaxpr(forward)(jax.ShapeDtypeStruct(shape, "float32"))
+    total = 0
+    for equation in _equations(program.jaxpr):
+        for variable in equation.outvars:
+            aval = variable.aval
+            if np.issubdtype(aval.dtype, np.floating):
+                total += int(np.prod(aval.shape)) * aval.dtype.itemsize
+    return total
+
+
+def _equations(jaxpr):
+    """Every equation of a JAX program, with nested programs (jit calls) opened up."""
+    for equation in jaxpr.eqns:
+        nested = [
+            getattr(value, "jaxpr", value)
+            for value in equation.params.values()
+            if hasattr(value, "eqns") or hasattr(getattr(value, "jaxpr", None), "eqns")
+        ]
+        if nested:
+            for inner in nested:
+                yield from _equations(inner)
+        else:
+            yield equation
+
+
+def free_device_memory() -> int | None:
+    """Free memory of the first device, where JAX reports it (accelerators), else None."""
+    stats = jax.devices()[0].memory_stats() or {}
+    if "bytes_limit" not in stats:
+        return None
+    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+
+
+def probe_devices() -> list:
+    """Lists the devices (JAX looks for accelerators on first use)."""
+    return jax.devices()

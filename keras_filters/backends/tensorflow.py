@@ -1,0 +1,73 @@
+"""The TensorFlow backend: `tf.function` + `GradientTape`.
+
+The input signature leaves the batch and spatial axes open (only each argument's last axis is
+fixed), so one trace serves the whole run, whatever its chunks and scales.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def _open_spec(value) -> tf.TensorSpec:
+    """A spec with every axis open but the last, which stays fixed (channels, draws)."""
+    value = np.asarray(value)
+    shape = (
+        [None] * (value.ndim - 1) + [value.shape[-1]] if value.ndim >= 2 else [None] * value.ndim
+    )
+    return tf.TensorSpec(shape, tf.as_dtype(value.dtype))
+
+
+def compile_step(model, image_losses, apply_update, *, example_args, jit_compile: bool = False):
+    """Compiles `step(params, state, targets, step_size, draws)`; see `keras_filters.backends`.
+
+    Args:
+        model: The feature extractor.
+        image_losses: `image_losses(call_model, params, targets, draws) -> (batch,)`.
+        apply_update: `apply_update(params, state, losses, gradients, step_size)`.
+        example_args: (params, state) of one chunk, for the input signature.
+        jit_compile: Compile with XLA. Defaults to False.
+    """
+    example_params, example_state = example_args
+
+    def call_model(images):
+        return model(images, training=False)
+
+    def step(params, state, targets, step_size, draws):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            losses = image_losses(call_model, params, targets, draws)
+        # Each image's loss depends on that image only, so the gradient of the sum gives every
+        # image the gradient of its own loss in one backward pass.
+        gradients = tape.gradient(losses, params)
+        return apply_update(params, state, losses, gradients, step_size)
+
+    signature = [
+        _open_spec(example_params),
+        tf.nest.map_structure(_open_spec, tuple(example_state)),
+        tf.TensorSpec((None,), tf.int32, name="targets"),
+        tf.TensorSpec((), tf.float32, name="step_size"),
+        tf.TensorSpec((None, None), tf.float32, name="draws"),
+    ]
+    return tf.function(step, input_signature=signature, jit_compile=jit_compile)
+
+
+def activation_bytes(model, shape: tuple) -> int:
+    """Bytes of every float tensor of one forward pass at `shape`, from the traced graph."""
+    spec = tf.TensorSpec(shape, tf.float32)
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
+    total = 0
+    for operation in graph.get_operations():
+        for output in operation.outputs:
+            if output.dtype.is_floating and output.shape.is_fully_defined():
+                total += int(np.prod(output.shape.as_list())) * output.dtype.size
+    return total
+
+
+def free_device_memory() -> int | None:
+    """None: the TensorFlow CPU build has no device memory of its own to report."""
+    return None
+
+
+def probe_devices() -> list:
+    """Lists the devices (TensorFlow probes CUDA, and logs about it, on first use)."""
+    return tf.config.list_physical_devices()

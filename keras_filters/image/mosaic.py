@@ -1,0 +1,163 @@
+"""Chooses which filters to show and stitches their tiles into a rows×cols mosaic."""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from keras_filters import errors
+from keras_filters.settings import GRID_ORDERS as ORDERS
+from keras_filters.settings import SELECTIONS
+
+# The largest mosaic, in pixels (0.8 GB as RGB); 512 tiles of 412 px take a third of it.
+MAX_MOSAIC_PIXELS = 2**28
+
+
+def mosaic_size(rows: int, cols: int, tile_height: int, tile_width: int, margin: int):
+    """(height, width) of a mosaic: rows·tile + (rows − 1)·margin, and the same for columns."""
+    return rows * tile_height + (rows - 1) * margin, cols * tile_width + (cols - 1) * margin
+
+
+def tile_position(position: int, rows: int, cols: int, order: str = "row") -> tuple[int, int]:
+    """(row, column) of the `position`-th tile.
+
+    "row" fills rows left to right, top to bottom; "column" fills columns top to bottom, so
+    tile i + rows·j lands at row i, column j (Deep Learning with Python, 1st edition).
+    """
+    if order == "row":
+        return divmod(position, cols)
+    if order == "column":
+        column, row = divmod(position, rows)
+        return row, column
+    raise ValueError(f"unknown grid_order {order!r}; choose one of: {', '.join(ORDERS)}")
+
+
+def stitch(images, rows: int, cols: int, margin: int = 5, order: str = "row") -> np.ndarray:
+    """Stitches equally sized tiles into one mosaic with black margins.
+
+    Args:
+        images: uint8 array or sequence of arrays (height, width, channels), at most rows·cols;
+            missing tiles stay black.
+        rows: Rows of the grid.
+        cols: Columns of the grid.
+        margin: Black pixels between tiles. Defaults to 5.
+        order: "row" (row-major) or "column" (column-major). Defaults to "row".
+
+    Returns:
+        uint8 array (rows·h + (rows − 1)·margin, cols·w + (cols − 1)·margin, channels).
+
+    Raises:
+        ValueError: For an empty grid, a negative margin, too many or unequal tiles.
+    """
+    if rows < 1 or cols < 1:
+        raise ValueError(f"a grid needs at least one row and one column; got {rows}x{cols}")
+    if margin < 0:
+        raise ValueError(f"margin must be ≥ 0; got {margin}")
+    images = [np.asarray(image) for image in images]
+    if not images:
+        raise ValueError("no images to stitch")
+    if len(images) > rows * cols:
+        raise ValueError(f"{len(images)} images do not fit a {rows}x{cols} grid")
+    tile_shape = images[0].shape
+    if any(image.shape != tile_shape for image in images):
+        raise ValueError(f"tiles differ in shape: {sorted({image.shape for image in images})}")
+    tile_height, tile_width = tile_shape[:2]
+    height, width = mosaic_size(rows, cols, tile_height, tile_width, margin)
+    canvas = np.zeros((height, width) + tuple(tile_shape[2:]), dtype=np.uint8)
+    for position, image in enumerate(images):
+        row, column = tile_position(position, rows, cols, order)
+        top, left = row * (tile_height + margin), column * (tile_width + margin)
+        canvas[top : top + tile_height, left : left + tile_width] = image
+    return canvas
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """The filters a mosaic shows, in tile order, and the grid that holds them.
+
+    Attributes:
+        positions: Indices into the run's filter list, in tile order.
+        rows: Rows of the grid.
+        cols: Columns of the grid.
+        warning: One line when the grid had to shrink, else None.
+    """
+
+    positions: list
+    rows: int
+    cols: int
+    warning: str | None = None
+
+
+def select_filters(losses, usable, rows: int, cols: int, selection: str = "first") -> Selection:
+    """Picks the filters for a rows×cols mosaic.
+
+    Args:
+        losses: Final objective of each filter tried.
+        usable: Whether each filter may be shown ("top" leaves out the others: dead or failed).
+        rows: Rows wanted; 0 together with `cols` 0 asks for the largest square grid that
+            the candidates fill (the Keras 2019 example's floor(sqrt(N))²).
+        cols: Columns wanted.
+        selection: "first" shows filters in index order, whatever their loss; "top" shows the
+            usable filters by final loss, best first. Defaults to "first".
+
+    Returns:
+        A `Selection`. When fewer filters remain than the grid holds, the grid shrinks to the
+        largest square that they fill, and `warning` says so.
+
+    Raises:
+        UsageError: For an unknown selection or an empty grid.
+    """
+    automatic = rows == 0 and cols == 0
+    if not automatic and (rows < 1 or cols < 1):
+        raise errors.UsageError(
+            f"grid_rows={rows}, grid_cols={cols}: a grid needs at least one row and one column, "
+            "or 0 and 0 for the largest square that the filters fill"
+        )
+    losses = np.asarray(losses, dtype=np.float64)
+    if selection == "first":
+        candidates = list(range(len(losses)))
+    elif selection == "top":
+        candidates = [int(i) for i in np.argsort(-losses, kind="stable") if usable[i]]
+    else:
+        raise errors.UsageError(
+            f"unknown selection {selection!r}; choose one of: {', '.join(SELECTIONS)}"
+        )
+    if automatic:
+        side = math.isqrt(len(candidates))
+        warning = None if side else "no filters to show (all dead or failed)"
+        return Selection(candidates[: side * side], side, side, warning)
+    wanted = rows * cols
+    if len(candidates) >= wanted:
+        return Selection(candidates[:wanted], rows, cols)
+    side = math.isqrt(len(candidates))
+    warning = (
+        f"only {len(candidates)} filters to show for a {rows}x{cols} grid; "
+        f"showing the first {side * side} in a {side}x{side} grid"
+    )
+    if side == 0:
+        warning = f"no filters to show for a {rows}x{cols} grid (all dead or failed)"
+    return Selection(candidates[: side * side], side, side, warning)
+
+
+def check_mosaic_size(rows: int, cols: int, tile: int, margin: int, num_filters: int) -> None:
+    """Checks that the largest mosaic a run can make fits in memory, before the run starts.
+
+    Args:
+        rows: Rows asked for (0 with `cols` 0: automatic).
+        cols: Columns asked for.
+        tile: Side of a tile in pixels.
+        margin: Pixels between tiles.
+        num_filters: How many filters the run optimizes (a larger grid shrinks to them).
+
+    Raises:
+        UsageError: If the mosaic would have more than MAX_MOSAIC_PIXELS pixels.
+    """
+    if rows * cols > num_filters or rows == 0:
+        rows = cols = math.isqrt(num_filters)
+    height, width = mosaic_size(rows, cols, tile, tile, margin)
+    if height * width > MAX_MOSAIC_PIXELS:
+        raise errors.UsageError(
+            f"the mosaic would be {height}x{width} px ({rows}x{cols} tiles of {tile} px, "
+            f"margin={margin}), more than {MAX_MOSAIC_PIXELS} pixels; use a smaller margin, "
+            "grid or image_size"
+        )

@@ -1,0 +1,107 @@
+"""Writes the run's files atomically (a temporary file in the same folder, then a rename), and
+checks before a run that its output folder can be written."""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+from keras_filters import errors
+
+
+def _atomic_write(path: str, write) -> None:
+    """Calls `write(file)` on a temporary file next to `path`, then renames it to `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def image_from_array(pixels: np.ndarray) -> Image.Image:
+    """A PIL image from a uint8 (height, width, channels) array: RGB, RGBA or greyscale.
+
+    Other channel counts (2, or more than 4) are shown as greyscale of their mean.
+    """
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    channels = pixels.shape[-1] if pixels.ndim == 3 else 1
+    if channels in (3, 4):
+        return Image.fromarray(pixels, "RGB" if channels == 3 else "RGBA")
+    if channels != 1:
+        pixels = pixels.mean(axis=-1, keepdims=True).astype(np.uint8)
+    return Image.fromarray(pixels.reshape(pixels.shape[:2]), "L")
+
+
+def write_png(path: str, pixels: np.ndarray) -> None:
+    """Writes a uint8 image array as PNG, atomically."""
+    image = image_from_array(pixels)
+    _atomic_write(path, lambda file: image.save(file, format="PNG"))
+
+
+def write_json(path: str, data) -> None:
+    """Writes `data` as indented JSON (NaN written as null), atomically."""
+    text = json.dumps(_json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    _atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def write_npz(path: str, **arrays) -> None:
+    """Writes numpy arrays into one uncompressed .npz file, atomically."""
+    _atomic_write(path, lambda file: np.savez(file, **arrays))
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes UTF-8 text, atomically."""
+    _atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def _json_safe(value):
+    """Converts numpy values and non-finite floats (→ None) so that JSON can hold them."""
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def check_outdir(outdir: str) -> None:
+    """Checks that `outdir` is a folder that can be written, or can be created, without
+    creating it (a bad run must leave nothing behind).
+
+    Raises:
+        UsageError: If `outdir` is a file, lies under a file, or cannot be written.
+    """
+    if not isinstance(outdir, str) or not outdir.strip():
+        raise errors.UsageError(f"outdir={outdir!r} is not a folder path")
+    path = os.path.abspath(outdir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise errors.UsageError(f"outdir {outdir!r} is a file, not a folder")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise errors.UsageError(f"outdir {outdir!r} cannot be created: {existing!r} is a file")
+    try:
+        # Permission bits do not tell for root or on read-only file systems: try for real.
+        os.rmdir(tempfile.mkdtemp(prefix=".keras-filters-probe-", dir=existing))
+    except OSError as error:
+        where = "" if existing == path else f" (in {existing!r})"
+        raise errors.UsageError(
+            f"outdir {outdir!r} is not writable{where}: {error.strerror or error}"
+        ) from None

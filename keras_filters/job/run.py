@@ -1,0 +1,322 @@
+"""The main job: visualize a layer's filters (or several layers as panels) and write the mosaic,
+the tiles and run.json.
+
+Every check runs before the first file is written. Finished chunks are saved as they finish
+(see `resume`); Ctrl-C or SIGTERM stops the run within one chunk, writes the mosaic of what is
+done and raises `interruption.RunInterrupted`; running again with the same settings into the
+same outdir goes on where it stopped and ends with the same files as an uninterrupted run. A
+run of several panel layers goes through the same path, one part of the progress folder per
+layer.
+"""
+
+import dataclasses
+import importlib
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_filters import errors, pipeline
+from keras_filters.image import mosaic, panels
+from keras_filters.job import artifacts, interruption, resume
+from keras_filters.settings import Settings
+
+MOSAIC_FILE = "mosaic.png"
+RUN_FILE = "run.json"
+TILES_FOLDER = "tiles"
+
+
+@dataclasses.dataclass
+class LayerJob:
+    """One layer of a run: its settings, its plan, its part of the progress folder."""
+
+    settings: Settings
+    plan: pipeline.Plan
+    store: resume.ProgressStore
+    record: dict = None
+    layout: list = None
+    done: dict = None
+
+
+def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
+    """Runs the whole job for one config and writes its files into `outdir`.
+
+    An unfinished run of the same settings in `outdir` is resumed: its finished chunks are
+    kept and only the rest is computed, in the same chunks as before. With `panel_layers`,
+    every listed layer is visualized and drawn as a titled panel, and the panels are stacked
+    into the one mosaic (see `image.panels`).
+
+    Args:
+        outdir: Output folder; created if missing.
+        settings: A `Settings`, or a dict of settings (validated here, once).
+        log: Stream for warnings. Defaults to sys.stderr.
+        resume_only: Refuse to start a new run: there must be an unfinished one to resume.
+            Defaults to False.
+
+    Returns:
+        The run record that was written as run.json.
+
+    Raises:
+        UsageError: For settings that cannot be used, an outdir that cannot be written, or an
+            unfinished run of other settings in `outdir`; nothing is written then.
+        RunInterrupted: After SIGINT or SIGTERM, once the mosaic and JSON of the finished
+            filters are written.
+    """
+    log = log if log is not None else sys.stderr
+    started = time.monotonic()
+    settings = settings if isinstance(settings, Settings) else Settings.create(settings)
+    artifacts.check_outdir(outdir)
+    jobs = _plan_layers(outdir, settings)
+    for job in jobs:
+        _start_or_resume(job, settings, resume_only)
+    finished = sum(len(job.layout[number]) for job in jobs for number in job.done)
+    total = sum(len(job.plan.keys) for job in jobs)
+    if finished:
+        print(
+            f"keras-filters: resuming the run in {outdir}: {finished} of {total} filters "
+            "already done",
+            file=log,
+        )
+    signal_number = _run_chunks(jobs, settings.progress, finished, total)
+    finished = sum(len(job.layout[number]) for job in jobs for number in job.done)
+    if not finished:
+        raise interruption.RunInterrupted(signal_number, 0, total)
+    record = _write_outputs(outdir, jobs, settings, log)
+    record["complete"] = signal_number is None
+    record["interrupted"] = interruption.signal_name(signal_number) if signal_number else None
+    record["seconds"] = round(time.monotonic() - started, 3)
+    artifacts.write_json(os.path.join(outdir, RUN_FILE), record)
+    if signal_number is not None:
+        raise interruption.RunInterrupted(signal_number, finished, total)
+    jobs[0].store.remove()
+    return record
+
+
+def _plan_layers(outdir: str, settings: Settings) -> list[LayerJob]:
+    """Loads the model once and plans every layer; every model check runs here."""
+    model = pipeline.load_model(settings.model, settings)
+    if not settings.panel_layers:
+        plan = pipeline.plan_layer(model, settings)
+        _check_mosaic(settings, plan)
+        return [LayerJob(settings, plan, resume.ProgressStore(outdir))]
+    jobs = []
+    for number, layer in enumerate(settings.panel_layers):
+        layer_settings = settings.replace(layer=layer)
+        plan = pipeline.plan_layer(model, layer_settings)
+        _check_mosaic(layer_settings, plan)
+        jobs.append(
+            LayerJob(layer_settings, plan, resume.ProgressStore(outdir, f"panel_{number:02d}"))
+        )
+    return jobs
+
+
+def _check_mosaic(settings: Settings, plan) -> None:
+    mosaic.check_mosaic_size(
+        settings.grid_rows,
+        settings.grid_cols,
+        settings.image_size - 2 * settings.crop,
+        settings.margin,
+        len(plan.keys),
+    )
+
+
+def _start_or_resume(job: LayerJob, run_settings: Settings, resume_only: bool) -> None:
+    """Writes the progress record of a new run, or checks and adopts that of an unfinished
+    run of the same settings (its filters and chunk layout), and loads its finished chunks.
+
+    Raises:
+        UsageError: For an unfinished run of other settings, or none when `resume_only`.
+    """
+    plan = job.plan
+    identity = resume.run_identity(
+        job.settings.to_dict(),
+        resume.weights_digest(plan.renderer.extractor.weights),
+        _versions(),
+    )
+    record = job.store.read_record()
+    if record is None:
+        if resume_only:
+            raise errors.UsageError(
+                f"outdir {job.store.outdir!r} holds no unfinished run to resume"
+            )
+        record = job.store.start(identity, run_settings.to_dict(), plan.keys, plan.batch_size)
+    else:
+        job.store.check_same_run(record, identity)
+        plan.keys = [int(key) for key in record["filter_indices"]]
+        plan.batch_size = int(record["batch_size"])
+    job.record = record
+    job.layout = plan.layout()
+    job.done = job.store.load_chunks(job.layout)
+
+
+def _run_chunks(jobs: list[LayerJob], show_progress: bool, finished: int, total: int):
+    """Runs the chunks that are not done, saving each as it finishes.
+
+    Returns:
+        The signal that stopped the run early, or None if every chunk is done.
+    """
+    with interruption.StopSignals() as stop:
+        for job in jobs:
+            progress = job.plan.progress_bar(show_progress)
+            if len(jobs) > 1 and show_progress:
+                print(f"keras-filters: layer {job.plan.layer_name}", file=progress.stream)
+            progress.skip(sum(len(job.layout[number]) for number in job.done))
+
+            def on_step(step, losses, progress=progress):
+                progress.step(step, losses)
+                stop.check()
+
+            for number, chunk_keys in enumerate(job.layout):
+                if number in job.done:
+                    continue
+                if stop.requested:
+                    break
+                try:
+                    chunk = job.plan.run_chunk(chunk_keys, on_step=on_step)
+                except interruption.StopRequested:
+                    break
+                job.store.save_chunk(job.record, number, chunk)
+                job.done[number] = chunk
+                progress.chunk_done(chunk.losses)
+    # A signal that comes after the last chunk stopped nothing.
+    complete = all(len(job.done) == len(job.layout) for job in jobs)
+    return None if complete else stop.signal_number
+
+
+@dataclasses.dataclass
+class _Rendered:
+    """One layer's result: its record, its mosaic (None when no filter is shown), its result."""
+
+    record: dict
+    pixels: np.ndarray | None
+    result: pipeline.VisualizationResult
+
+
+def _render_layer(job: LayerJob, log) -> _Rendered | None:
+    """Collects a layer's finished chunks, selects the filters to show and stitches them."""
+    if not job.done:
+        return None
+    settings = job.settings
+    result = pipeline.collect(
+        [job.done[number] for number in sorted(job.done)], job.plan.layer_name, settings
+    )
+    selection = mosaic.select_filters(
+        result.losses,
+        ~(result.dead | result.failed),
+        settings.grid_rows,
+        settings.grid_cols,
+        settings.selection,
+    )
+    if selection.warning:
+        print(f"keras-filters: warning: {selection.warning}", file=log)
+    pixels = None
+    if selection.positions:
+        pixels = mosaic.stitch(
+            result.images[selection.positions],
+            selection.rows,
+            selection.cols,
+            settings.margin,
+            settings.grid_order,
+        )
+    return _Rendered(_layer_record(job, result, selection), pixels, result)
+
+
+def _write_outputs(outdir: str, jobs: list[LayerJob], settings: Settings, log) -> dict:
+    """Writes the mosaic (or stacked panels) and the tiles; returns the run record."""
+    rendered = [_render_layer(job, log) for job in jobs]
+    if not settings.panel_layers:
+        layer = rendered[0]
+        record = {"settings": settings.to_dict(), **layer.record}
+        if layer.pixels is not None:
+            artifacts.write_png(os.path.join(outdir, MOSAIC_FILE), layer.pixels)
+            record["mosaic"].update(file=MOSAIC_FILE, **_size(layer.pixels))
+        if settings.save_tiles:
+            _write_tiles(os.path.join(outdir, TILES_FOLDER), layer.result)
+        return record
+    titles = panels.panel_titles(settings.panel_layers, settings.panel_titles)
+    images, panel_records = [], []
+    for layer, title in zip(rendered, titles, strict=True):
+        if layer is None:  # Interrupted before this layer ran.
+            continue
+        pixels = layer.pixels
+        if pixels is None:  # No filter to show: keep the panel's place, black, with its title.
+            tile_height, tile_width, channels = layer.result.images.shape[1:4]
+            height, width = mosaic.mosaic_size(
+                max(settings.grid_rows, 1),
+                max(settings.grid_cols, 1),
+                tile_height,
+                tile_width,
+                settings.margin,
+            )
+            pixels = np.zeros((height, width, channels), np.uint8)
+        images.append(panels.titled_panel(pixels, title))
+        layer.record["mosaic"].update(_size(pixels))
+        panel_records.append({"title": title, **layer.record})
+        if settings.save_tiles:
+            folder = os.path.join(outdir, TILES_FOLDER, layer.record["layer"].replace("/", "_"))
+            _write_tiles(folder, layer.result)
+    pixels = panels.stack_panels(images, settings.margin)
+    artifacts.write_png(os.path.join(outdir, MOSAIC_FILE), pixels)
+    return {
+        "settings": settings.to_dict(),
+        "model": jobs[0].plan.model.name,
+        "layer": ", ".join(record["layer"] for record in panel_records),
+        "versions": _versions(),
+        "mosaic": {"file": MOSAIC_FILE, **_size(pixels)},
+        "panels": panel_records,
+    }
+
+
+def _size(pixels: np.ndarray) -> dict:
+    return {"height": int(pixels.shape[0]), "width": int(pixels.shape[1])}
+
+
+def _write_tiles(folder: str, result) -> None:
+    """Writes each filter's tile as tiles/filter_NNNN.png."""
+    for filter_index, tile in zip(result.filter_indices, result.images, strict=True):
+        artifacts.write_png(os.path.join(folder, f"filter_{filter_index:04d}.png"), tile)
+
+
+def _versions() -> dict:
+    """The versions that decide the numbers a run computes: Keras, its backend, NumPy."""
+    backend = keras.backend.backend()
+    return {
+        "keras": keras.__version__,
+        backend: importlib.import_module(backend).__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _layer_record(job: LayerJob, result, selection) -> dict:
+    """A layer's run: per filter, its final loss and state, and the mosaic's filters."""
+    plan = job.plan
+    return {
+        "model": plan.model.name,
+        "layer": plan.layer_name,
+        "layer_filters": plan.num_filters,
+        "image_sizes": plan.renderer.sizes,
+        "batch_size": plan.batch_size,
+        "versions": _versions(),
+        "mosaic": {
+            "file": None,
+            "rows": selection.rows,
+            "cols": selection.cols,
+            "filters": [int(result.filter_indices[p]) for p in selection.positions],
+            "warning": selection.warning,
+        },
+        "filters": [
+            {
+                "index": int(index),
+                "loss": float(loss),
+                "dead": bool(dead),
+                "failed": bool(failed_step >= 0),
+                "failed_step": int(failed_step) if failed_step >= 0 else None,
+            }
+            for index, loss, dead, failed_step in zip(
+                result.filter_indices, result.losses, result.dead, result.failed_step, strict=True
+            )
+        ],
+        "mean_loss": float(np.nanmean(result.losses)) if np.isfinite(result.losses).any() else None,
+    }

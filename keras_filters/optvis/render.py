@@ -1,0 +1,177 @@
+"""The render loop: steps and scales over one chunk of images, with one compiled step.
+
+`Renderer` holds what a run needs once (the step, the parameterization, the schedule) and
+optimizes one chunk at a time: one image per key, all in one batch.
+"""
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from keras import ops
+
+from keras_filters.optvis import step as step_lib
+from keras_filters.optvis import transforms as transforms_lib
+
+
+def scale_sizes(image_size: int, num_upscalings: int, upscale_factor: float) -> list[int]:
+    """The image sizes visited, smallest first, ending at `image_size`.
+
+    As the 2019 Keras example: size k is int(image_size / factor**k), for k from
+    `num_upscalings` down to 0 (412 px, 9 upscalings by 1.2: 79, 95, 114, …, 343, 412).
+    """
+    return [int(image_size / upscale_factor**k) for k in range(num_upscalings, -1, -1)]
+
+
+def optimized_sizes(sizes: Sequence[int]) -> list[int]:
+    """The sizes at which steps are taken: all but the last, or the one size if there is one.
+
+    The last size of a multi-scale schedule is only upscaled to, never optimized at.
+    """
+    return list(sizes[:-1]) if len(sizes) > 1 else list(sizes)
+
+
+@dataclasses.dataclass
+class ChunkResult:
+    """What the ascent made of one chunk.
+
+    Attributes:
+        keys: int array (batch,): each image's key (its filter index, or its objective's
+            position), which seeded its noise and transforms.
+        inputs: float32 array (batch, height, width, channels): the optimized images in the
+            model's input space.
+        losses: float32 array (batch,): the objective at the last step (NaN if failed).
+        loss_history: float32 array (steps, batch): the objective at every step.
+        failed_step: int array (batch,): the step at which the loss or gradient stopped being
+            finite, or -1.
+    """
+
+    keys: np.ndarray
+    inputs: np.ndarray
+    losses: np.ndarray
+    loss_history: np.ndarray
+    failed_step: np.ndarray
+
+
+class Renderer:
+    """Optimizes chunks of images for one batched objective with one compiled step.
+
+    Args:
+        extractor: Model from the input to the objective's layers (dict outputs).
+        objective: The batch's objective (see `objectives.batch_plan`).
+        parameterization: E.g. `param.Pixel`.
+        update: E.g. `update.NormalizedGradient`.
+        transforms: Transforms applied inside the tape. Defaults to none.
+        seed: Seeds the starting parameters and the transforms' draws.
+        sizes: The image sizes visited (see `scale_sizes`).
+        num_steps: Steps per scale.
+        step_size: Step length.
+        channels: Channels of the model's input.
+        jit_compile: Compile the step with XLA. Defaults to False.
+    """
+
+    def __init__(
+        self,
+        extractor,
+        objective,
+        parameterization,
+        update,
+        *,
+        transforms: Sequence = (),
+        seed: int,
+        sizes: Sequence[int],
+        num_steps: int,
+        step_size: float,
+        channels: int,
+        jit_compile: bool = False,
+    ):
+        self.extractor = extractor
+        self.objective = objective
+        self.parameterization = parameterization
+        self.update = update
+        self.transforms = transforms_lib.Compose(transforms)
+        self.seed = seed
+        self.sizes = list(sizes)
+        self.num_steps = num_steps
+        self.step_size = step_size
+        self.channels = channels
+        self.step = step_lib.make_step(
+            extractor,
+            objective,
+            parameterization,
+            self.transforms,
+            update,
+            example_params=self.initial_params([0]),
+            jit_compile=jit_compile,
+        )
+
+    @property
+    def total_steps(self) -> int:
+        """Steps per image over all scales."""
+        return self.num_steps * len(optimized_sizes(self.sizes))
+
+    def initial_params(self, keys: Sequence[int]) -> np.ndarray:
+        """Each key's seeded starting parameters at the first scale."""
+        size = self.sizes[0]
+        return self.parameterization.initial(
+            keys, seed=self.seed, height=size, width=size, channels=self.channels
+        )
+
+    def run_chunk(
+        self,
+        keys: Sequence[int],
+        targets: Sequence[int],
+        on_step: Callable[[int, np.ndarray], None] | None = None,
+    ) -> ChunkResult:
+        """Optimizes one image per key, all in one batch.
+
+        With one size, `num_steps` steps are taken. With several (the multi-scale schedule),
+        `num_steps` steps are taken at each size but the last, and the parameters are resized
+        to the next size after each.
+
+        Args:
+            keys: Each image's key (seeds its start and its transforms).
+            targets: Each image's target for the objective (its filter index, or position).
+            on_step: Called after each step with the step number (from 1) and the losses.
+
+        Returns:
+            A `ChunkResult`.
+        """
+        keys = [int(key) for key in keys]
+        target_tensor = ops.convert_to_tensor(np.asarray(targets, dtype=np.int32))
+        step_size = ops.convert_to_tensor(np.float32(self.step_size))
+        params = ops.convert_to_tensor(self.initial_params(keys))
+        state = self.update.init_state(params)
+        history = []
+        failed_step = np.full(len(keys), -1, dtype=np.int64)
+        for scale_number, _ in enumerate(optimized_sizes(self.sizes)):
+            if scale_number > 0:
+                params = ops.convert_to_tensor(
+                    self.parameterization.resize(np.asarray(params), self.sizes[scale_number])
+                )
+            for _ in range(self.num_steps):
+                draws = transforms_lib.random_draws(
+                    self.seed, keys, len(history), self.transforms.num_draws
+                )
+                params, state, losses, finite = self.step(
+                    params, state, target_tensor, step_size, ops.convert_to_tensor(draws)
+                )
+                losses = np.asarray(losses, dtype=np.float32)
+                newly_failed = ~np.asarray(finite) & (failed_step < 0)
+                failed_step[newly_failed] = len(history)
+                history.append(losses)
+                if on_step is not None:
+                    on_step(len(history), losses)
+        params = np.asarray(params)
+        if len(self.sizes) > 1:
+            params = self.parameterization.resize(params, self.sizes[-1])
+        loss_history = np.stack(history).astype(np.float32)
+        final_losses = loss_history[-1].copy()
+        final_losses[failed_step >= 0] = np.nan
+        return ChunkResult(
+            keys=np.asarray(keys, dtype=np.int64),
+            inputs=self.parameterization.to_inputs(params),
+            losses=final_losses,
+            loss_history=loss_history,
+            failed_step=failed_step,
+        )

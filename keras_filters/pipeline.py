@@ -1,0 +1,255 @@
+"""From typed settings and a model to optimized images: the steps that the API and the job share.
+
+`plan_layer` (the filters of one layer) and `plan_objectives` (any list of objectives) load
+nothing twice and check everything that needs the model before the first step; `run_plan`
+optimizes a plan chunk by chunk; `collect` turns chunk results into a `VisualizationResult`.
+"""
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from keras_filters import errors
+from keras_filters.image import deprocess
+from keras_filters.job import batching
+from keras_filters.job.progress import ProgressBar
+from keras_filters.model import checks, extractor, loading, variants
+from keras_filters.optvis import objectives as objectives_lib
+from keras_filters.optvis import param, render, update
+from keras_filters.settings import Settings
+
+
+@dataclasses.dataclass
+class VisualizationResult:
+    """The optimized images and how far each got.
+
+    Attributes:
+        images: uint8 array (N, H, W, C): the deprocessed tiles (black for failed images).
+        inputs: float32 array (N, H, W, C): the optimized images in the model's own input
+            space, before deprocessing, ready to feed back to the model.
+        losses: float32 array (N,): the final objective of each image (NaN if failed).
+        filter_indices: int array (N,): each image's filter index (for `optimize`, its key:
+            the objective's position in the list unless keys were given).
+        loss_history: float32 array (steps, N): the objective at every step.
+        dead: bool array (N,): the objective never rose above `dead_threshold`.
+        failed_step: int array (N,): the step at which the loss or gradient became NaN or
+            infinite, or -1.
+        layer_name: The layer's path in the model (layers joined by ", " for objectives that
+            read several).
+    """
+
+    images: np.ndarray
+    inputs: np.ndarray
+    losses: np.ndarray
+    filter_indices: np.ndarray
+    loss_history: np.ndarray
+    dead: np.ndarray
+    failed_step: np.ndarray
+    layer_name: str
+
+    @property
+    def failed(self) -> np.ndarray:
+        """bool array (N,): the image's loss or gradient stopped being finite."""
+        return self.failed_step >= 0
+
+
+@dataclasses.dataclass
+class Plan:
+    """A loaded model, the renderer of its objectives, and the images to run in which chunks.
+
+    Attributes:
+        model: The loaded model.
+        renderer: The `render.Renderer` with the run's one compiled step.
+        keys: Each image's key (a filter index, or an objective's position).
+        targets: {key: target} for the batched objective.
+        batch_size: Images per chunk.
+        layer_name: The layers the objectives read, for records and messages.
+        num_filters: Filters of the layer, for a layer plan; else None.
+    """
+
+    model: object
+    renderer: render.Renderer
+    keys: list
+    targets: dict
+    batch_size: int
+    layer_name: str
+    num_filters: int | None = None
+
+    def progress_bar(self, enabled: bool) -> ProgressBar:
+        """A progress bar sized for this plan."""
+        return ProgressBar(len(self.keys), self.renderer.total_steps, enabled=enabled)
+
+    def layout(self) -> list[list[int]]:
+        """The keys of each chunk, in order."""
+        return batching.chunk_layout(self.keys, self.batch_size)
+
+    def run_chunk(self, keys: Sequence[int], on_step=None) -> render.ChunkResult:
+        """Optimizes one chunk of keys."""
+        targets = [self.targets[int(key)] for key in keys]
+        return self.renderer.run_chunk(keys, targets, on_step=on_step)
+
+    def iterate_chunks(self, progress: ProgressBar | None = None) -> Iterator[render.ChunkResult]:
+        """Optimizes every chunk in order, yielding each as it finishes."""
+        for chunk_keys in self.layout():
+            chunk = self.run_chunk(chunk_keys, on_step=progress.step if progress else None)
+            if progress:
+                progress.chunk_done(chunk.losses)
+            yield chunk
+
+
+def load_model(model, settings: Settings):
+    """Loads `model` (a keras.Model, name or path) with the settings' loading options.
+
+    With `linear_output`, the result is a copy whose final activation is linear (logits).
+    """
+    loaded = loading.load_model(
+        model,
+        weights=settings.weights,
+        include_top=settings.include_top,
+        image_size=settings.image_size,
+        unsafe_deserialization=settings.unsafe_deserialization,
+        seed=settings.seed,
+    )
+    return variants.linear_output_model(loaded) if settings.linear_output else loaded
+
+
+def plan_objectives(
+    model, objectives: Sequence, keys: Sequence[int], settings: Settings, *, num_filters=None
+) -> Plan:
+    """Builds the renderer for `objectives` (one image each) and picks the batch size.
+
+    Args:
+        model: A loaded `keras.Model`.
+        objectives: One `Objective` per image.
+        keys: One key per image: seeds its noise (and transforms); unique.
+        settings: The run's settings.
+        num_filters: For a layer plan, the layer's filter count (kept in the plan).
+
+    Raises:
+        UsageError: For a layer or image size that the model cannot take.
+    """
+    if not objectives:
+        raise errors.UsageError("no objectives to optimize; give at least one")
+    if len(set(int(key) for key in keys)) != len(keys) or len(keys) != len(objectives):
+        raise errors.UsageError(
+            f"keys must give each of the {len(objectives)} objectives its own key; got {keys!r}"
+        )
+    objective, targets = objectives_lib.batch_plan(objectives)
+    features = extractor.build_feature_extractor(model, objective.layers)
+    if settings.mixed_precision:
+        features = variants.mixed_precision_copy(features)
+    sizes = render.scale_sizes(
+        settings.image_size, settings.num_upscalings, settings.upscale_factor
+    )
+    checks.check_input_size(
+        features,
+        sizes=sizes,
+        border=settings.border,
+        layer_names=objective.layers,
+        model_name=model.name,
+    )
+    renderer = render.Renderer(
+        features,
+        objective,
+        param.Pixel(
+            settings.init_distribution,
+            settings.init_low,
+            settings.init_high,
+            upscale_scale=settings.deprocess_scale,
+            upscale_epsilon=settings.deprocess_epsilon,
+        ),
+        update.NormalizedGradient(settings.gradient_normalization, settings.gradient_epsilon),
+        seed=settings.seed,
+        sizes=sizes,
+        num_steps=settings.num_steps,
+        step_size=settings.step_size,
+        channels=int(features.input_shape[-1]),
+        jit_compile=settings.jit_compile,
+    )
+    keys = [int(key) for key in keys]
+    batch_size = settings.batch_size or batching.auto_batch_size(features, sizes[-1], len(keys))
+    return Plan(
+        model=model,
+        renderer=renderer,
+        keys=keys,
+        targets=dict(zip(keys, (int(target) for target in targets), strict=True)),
+        batch_size=batch_size,
+        layer_name=", ".join(objective.layers),
+        num_filters=num_filters,
+    )
+
+
+def choose_filter_indices(settings: Settings, num_filters: int) -> list[int]:
+    """The filters to optimize: the explicit list, or the first `max_filters` (0: all).
+
+    Raises:
+        UsageError: For an index outside [0, num_filters).
+    """
+    if settings.filter_indices:
+        checks.check_filter_indices(settings.filter_indices, num_filters)
+        return list(settings.filter_indices)
+    count = num_filters if settings.max_filters <= 0 else min(settings.max_filters, num_filters)
+    return list(range(count))
+
+
+def plan_layer(model, settings: Settings) -> Plan:
+    """The plan for the filters of `settings.layer`: one channel objective per filter.
+
+    Raises:
+        UsageError: For a layer, filter or image size that the model cannot take.
+    """
+    info = extractor.find_layer(model, settings.layer)
+    filter_indices = choose_filter_indices(settings, info.num_filters)
+    channel_objectives = [
+        objectives_lib.channel(info.name, index, settings.border) for index in filter_indices
+    ]
+    return plan_objectives(
+        model, channel_objectives, filter_indices, settings, num_filters=info.num_filters
+    )
+
+
+def dead_images(loss_history: np.ndarray, threshold: float, at_any_step: bool) -> np.ndarray:
+    """bool (N,): final loss ≤ threshold, or, with `at_any_step`, loss ≤ threshold at any step."""
+    with np.errstate(invalid="ignore"):
+        below = loss_history <= threshold
+    return below.any(axis=0) if at_any_step else below[-1]
+
+
+def deprocess_tiles(inputs: np.ndarray, failed: np.ndarray, settings: Settings) -> np.ndarray:
+    """Deprocesses each optimized image; a failed image's tile stays black."""
+    tiles = []
+    for image, is_failed in zip(inputs, failed, strict=True):
+        tile = deprocess.deprocess_image(
+            image,
+            style=settings.deprocess,
+            scale=settings.deprocess_scale,
+            epsilon=settings.deprocess_epsilon,
+            crop=settings.crop,
+        )
+        tiles.append(np.zeros_like(tile) if is_failed else tile)
+    return np.stack(tiles)
+
+
+def collect(chunks, layer_name: str, settings: Settings) -> VisualizationResult:
+    """Concatenates chunk results, deprocesses the tiles and marks dead and failed images."""
+    chunks = list(chunks)
+    inputs = np.concatenate([chunk.inputs for chunk in chunks])
+    failed_step = np.concatenate([chunk.failed_step for chunk in chunks])
+    loss_history = np.concatenate([chunk.loss_history for chunk in chunks], axis=1)
+    return VisualizationResult(
+        images=deprocess_tiles(inputs, failed_step >= 0, settings),
+        inputs=inputs,
+        losses=np.concatenate([chunk.losses for chunk in chunks]),
+        filter_indices=np.concatenate([chunk.keys for chunk in chunks]),
+        loss_history=loss_history,
+        dead=dead_images(loss_history, settings.dead_threshold, settings.dead_at_any_step),
+        failed_step=failed_step,
+        layer_name=layer_name,
+    )
+
+
+def run_plan(plan: Plan, settings: Settings) -> VisualizationResult:
+    """Optimizes all the plan's images, chunk by chunk, and collects the results."""
+    chunks = plan.iterate_chunks(plan.progress_bar(settings.progress))
+    return collect(chunks, plan.layer_name, settings)

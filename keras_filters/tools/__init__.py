@@ -1,0 +1,1 @@
+"""Tools on top of the library: the reproducer of the published figures."""

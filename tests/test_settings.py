@@ -1,0 +1,191 @@
+"""Settings are declared once and validated once; output folders and image sizes are checked
+before a run computes or writes."""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_filters
+from keras_filters import errors
+from keras_filters import settings as settings_lib
+from keras_filters.image import mosaic
+from keras_filters.job import artifacts
+from keras_filters.job import run as job
+from keras_filters.model import checks, extractor
+from keras_filters.model import loading as models
+from keras_filters.settings import Settings
+
+
+def check(**overrides):
+    return Settings.create(overrides)
+
+
+def test_defaults_and_quickstart_give_typed_frozen_settings():
+    from configs import base, quickstart
+
+    defaults = check()
+    assert defaults == Settings() and defaults.to_dict() == base.get_config().to_dict()
+    assert defaults.image_size == 128 and defaults.gradient_normalization == "rms"
+    resolved = check(**quickstart.get_config().to_dict())
+    assert (resolved.model, resolved.layer, resolved.step_size) == ("demo", "conv3", 10.0)
+    assert isinstance(resolved.step_size, float) and isinstance(resolved.filter_indices, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resolved.image_size = 3
+
+
+def test_every_setting_is_declared_with_a_meaning_and_a_group():
+    for name, field in settings_lib.fields().items():
+        assert field.metadata["meaning"].strip(), name
+        assert field.metadata["group"] in settings_lib.GROUPS, name
+
+
+def test_base_recipe_is_locked_against_new_keys():
+    from configs import base
+
+    config = base.get_config()
+    config.image_size = 64
+    with pytest.raises(AttributeError):
+        config.image_sise = 64
+
+
+def test_python_api_reports_in_python_words():
+    with pytest.raises(ValueError) as raised:
+        keras_filters.visualize_filters("demo", "conv3", range(4), image_size=-5)
+    message = str(raised.value)
+    assert "image_size=-5 is out of range: use an integer ≥ 1" in message
+    assert "--config" not in message
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(num_steps="3"), "num_steps='3' has the wrong type; num_steps takes an integer"),
+        (dict(step_size=True), "step_size=true has the wrong type"),
+        (dict(filter_indices=(1.5,)), "filter_indices=(1.5,) has the wrong type"),
+        (dict(filter_indices=(2, 2)), "filter index 2 appears twice"),
+        (dict(init_low=1.0, init_high=0.5), "init_low=1.0 is above init_high=0.5"),
+        (dict(init_low=-3e38, init_high=3e38), "too wide"),
+        (dict(init_low=-1e39), "init_low=-1e+39 is out of range"),
+        (dict(init_high=float("inf")), "init_high=inf is out of range"),
+        (dict(seed=-1), "seed=-1 is out of range"),
+        (dict(seed=2**32), "seed=4294967296 is out of range"),
+        (dict(max_filters=-1), "max_filters=-1 is out of range: use an integer ≥ 1, or 0"),
+        (dict(upscale_factor=0.5), "upscale_factor=0.5 is out of range"),
+        (dict(num_upscalings=40, upscale_factor=2.0), "num_upscalings=40"),
+        (dict(deprocess="dlwp3"), "deprocess='dlwp3' is not one of the choices: dlwp2, standard"),
+        (dict(layer=" "), "layer=' ' is empty"),
+        (dict(dead_threshold=float("nan")), "dead_threshold=nan"),
+        (dict(model="missing/model.keras"), "'missing/model.keras' does not exist"),
+    ],
+)
+def test_bad_setting_names_its_value(overrides, message):
+    with pytest.raises(errors.UsageError) as raised:
+        check(**overrides)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_numpy_numbers_pass_like_python_numbers_and_become_them():
+    resolved = check(image_size=np.int64(32), step_size=np.float32(0.5), num_steps=np.int32(3))
+    assert (resolved.image_size, resolved.step_size, resolved.num_steps) == (32, 0.5, 3)
+    assert type(resolved.image_size) is int and type(resolved.step_size) is float
+    assert check(filter_indices=[np.int64(3), 1]).filter_indices == (3, 1)
+
+
+def test_unknown_setting_is_a_usage_error_and_a_type_error():
+    with pytest.raises(errors.UsageError, match=r"unknown setting 'num_stepz'.*num_steps"):
+        check(num_stepz=3)
+    with pytest.raises(TypeError):
+        check(num_stepz=3)
+
+
+def test_explicit_empty_filter_list_is_refused(cnn):
+    with pytest.raises(errors.UsageError, match="empty list"):
+        keras_filters.visualize_filters(cnn, "conv_a", [], progress=False)
+
+
+def test_outdir_checks_create_nothing(tmp_path):
+    new = tmp_path / "a" / "b"
+    artifacts.check_outdir(str(new))
+    assert os.listdir(tmp_path) == []
+    artifacts.check_outdir(str(tmp_path))
+    assert os.listdir(tmp_path) == []
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(errors.UsageError, match="is a file, not a folder"):
+        artifacts.check_outdir(str(file))
+    with pytest.raises(errors.UsageError, match="cannot be created"):
+        artifacts.check_outdir(str(file / "out"))
+
+
+def test_vgg16_refuses_sizes_where_its_pooling_reaches_zero():
+    model = models.load_model("vgg16", weights="none")
+    features = extractor.build_feature_extractor(model, "block5_conv1")
+
+    def check_size(sizes, border=0):
+        checks.check_input_size(
+            features, sizes=sizes, border=border, layer_names=["block5_conv1"], model_name="vgg16"
+        )
+
+    # 16 px are halved four times before block5_conv1: 1x1 is left. 15 px would leave 0.
+    assert check_size([16]) is None
+    with pytest.raises(errors.UsageError, match=r"image_size=15 is too small.*below 16 px"):
+        check_size([15])
+    with pytest.raises(errors.UsageError, match=r"starts its 3 scales at 12 px.*below 16 px"):
+        check_size([12, 24, 48])
+    # block5_conv1 at 128 px is 8x8: a border of 3 leaves 2x2, 4 leaves nothing.
+    assert check_size([128], border=3) is None
+    with pytest.raises(errors.UsageError, match="border=4 leaves no pixels of the 8x8"):
+        check_size([128], border=4)
+
+
+def test_random_weights_repeat_with_the_seed():
+    first = models.load_model("mobilenetv3small", weights="none", seed=7).get_weights()
+    again = models.load_model("mobilenetv3small", weights="none", seed=7).get_weights()
+    other = models.load_model("mobilenetv3small", weights="none", seed=8).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_same_settings_and_seed_give_the_same_bytes(tmp_path):
+    settings = dict(
+        model="demo",
+        weights="none",
+        layer="conv2",
+        image_size=24,
+        max_filters=8,
+        num_steps=10,
+        step_size=10.0,
+        gradient_normalization="l2",
+        init_low=0.4,
+        init_high=0.6,
+        grid_rows=2,
+        grid_cols=4,
+        progress=False,
+    )
+    first = job.run(str(tmp_path / "first"), settings)
+    second = job.run(str(tmp_path / "second"), settings)
+    other_seed = job.run(str(tmp_path / "other"), dict(settings, seed=1))
+    assert first["settings"]["seed"] == 0
+    mosaic = (tmp_path / "first" / "mosaic.png").read_bytes()
+    assert mosaic == (tmp_path / "second" / "mosaic.png").read_bytes()
+    assert mosaic != (tmp_path / "other" / "mosaic.png").read_bytes()
+    assert first["filters"] == second["filters"] != other_seed["filters"]
+
+
+def test_keras_output_spec_is_what_the_layer_computes(cnn):
+    features = extractor.build_feature_extractor(cnn, "conv_b")
+    spec = features.compute_output_spec(keras.KerasTensor((1, 10, 10, 3)))["conv_b"]
+    computed = features(np.zeros((1, 10, 10, 3), "float32"))["conv_b"]
+    assert tuple(spec.shape) == tuple(computed.shape)
+
+
+def test_mosaic_too_large_for_memory_is_refused_before_the_run():
+    assert mosaic.check_mosaic_size(8, 8, 128, 5, num_filters=64) is None  # the blog's 1059²
+    with pytest.raises(errors.UsageError, match=r"mosaic would be 918528x918528 px"):
+        mosaic.check_mosaic_size(8, 8, 128, 2**17, num_filters=64)
+    # A grid larger than the filters shrinks to a square of them: 3 filters make 1x1.
+    assert mosaic.check_mosaic_size(8, 8, 128, 2**30, num_filters=3) is None
