@@ -50,6 +50,7 @@ def get_config():
     config.dead_at_any_step = True
     config.grid_rows = 0
     config.grid_cols = 0
+    config.automatic_grid = "square"
     config.margin = 5
     config.grid_order = "row"
     return config

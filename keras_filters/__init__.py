@@ -29,6 +29,11 @@ __all__ = sorted([*_PUBLIC, *_SUBMODULES])
 
 
 def __getattr__(name):
+    if name in _PUBLIC or name in _SUBMODULES:
+        # TensorFlow's C++ start-up lines would fill a notebook's output: load it quietly.
+        from keras_filters import startup
+
+        startup.import_backend_quietly()
     if name in _PUBLIC:
         return getattr(importlib.import_module(_PUBLIC[name]), name)
     if name in _SUBMODULES:

@@ -22,7 +22,8 @@ def optimize(model, objectives: Sequence, keys: Sequence[int] | None = None, **s
             the same in any batch. Defaults to the positions 0 … N−1.
         **settings: Any setting of `keras_filters.Settings` (`image_size`, `num_steps`,
             `step_size`, `seed`, `batch_size`, `gradient_normalization`, …); the rest keep
-            their defaults.
+            their defaults. Without `image_size`, a model that fixes its input size is run
+            at that size.
 
     Returns:
         A `VisualizationResult`, one entry per objective, in order.
@@ -34,8 +35,10 @@ def optimize(model, objectives: Sequence, keys: Sequence[int] | None = None, **s
     objectives = list(objectives)
     keys = list(range(len(objectives))) if keys is None else [int(key) for key in keys]
     resolved = Settings.create(settings)
-    model = pipeline.load_model(model, resolved)
-    plan = pipeline.plan_objectives(model, objectives, keys, resolved)
+    placement = pipeline.make_placement(resolved)
+    model = pipeline.load_model(model, resolved, placement)
+    resolved, _ = pipeline.fit_input_size(model, resolved, "image_size" in settings)
+    plan = pipeline.plan_objectives(model, objectives, keys, resolved, placement=placement)
     return pipeline.run_plan(plan, resolved)
 
 
@@ -68,5 +71,7 @@ def visualize_filters(model, layer_name: str, filter_indices=None, **settings):
             )
         settings["filter_indices"] = filter_indices
     resolved = Settings.create(settings, layer=layer_name)
-    model = pipeline.load_model(model, resolved)
-    return pipeline.run_plan(pipeline.plan_layer(model, resolved), resolved)
+    placement = pipeline.make_placement(resolved)
+    model = pipeline.load_model(model, resolved, placement)
+    resolved, _ = pipeline.fit_input_size(model, resolved, "image_size" in settings)
+    return pipeline.run_plan(pipeline.plan_layer(model, resolved, placement), resolved)

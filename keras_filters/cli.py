@@ -35,7 +35,8 @@ def _define_config_flag():
         flag = config_flags.DEFINE_config_file(
             "config",
             BASE_CONFIG,
-            "Config file (configs/NAME.py); override keys with --config.KEY=VALUE.",
+            "A recipe: its name (quickstart, blog_block5, …) or a config file's path, with an "
+            "optional ':argument'; override settings with --config.SETTING=VALUE.",
         )
         return flag, None
     except Exception as error:  # Reported in one line by parse_command_line.
@@ -175,6 +176,11 @@ def parse_command_line(argv) -> list:
     return remaining
 
 
+def _overridden(name: str) -> bool:
+    """Whether the command line sets `--config.NAME`."""
+    return name in config_flags.get_override_values(flags.FLAGS["config"])
+
+
 def _config_given() -> bool:
     """Whether the command line names a config file or overrides a setting."""
     return any(
@@ -185,14 +191,21 @@ def _config_given() -> bool:
 
 
 def print_layers(settings) -> None:
-    """Prints the visualizable layers of the configured model as a table."""
+    """Prints the visualizable layers of the configured model as a table.
+
+    The layers do not depend on the weights, so an Applications model is built without them
+    (nothing is downloaded).
+    """
     from keras_filters import pipeline
     from keras_filters.model import extractor
 
-    model = pipeline.load_model(settings.model, settings)
-    print(f"{'layer':40s} {'type':24s} {'output shape':24s} {'filters'}")
+    model = pipeline.load_model(settings.model, settings.replace(weights="none"))
+    print(f"{'layer':40s} {'type':24s} {'output shape':24s} {'filters or units'}")
     for info in extractor.list_layers(model):
-        print(f"{info.name:40s} {info.type:24s} {str(info.output_shape):24s} {info.num_filters}")
+        print(
+            f"{info.name:40s} {info.type:24s} {str(info.output_shape):24s} "
+            f"{info.num_filters} {info.unit_word}"
+        )
 
 
 def main(argv) -> None:
@@ -208,9 +221,18 @@ def main(argv) -> None:
                 artifacts.check_outdir(outdir)
         except errors.UsageError as error:
             fail(str(error))
+    placement = None
     try:
+        if not resume_with_recorded_settings and settings.strategy != "default":
+            # Before Keras loads: a cluster's strategy, or a split CPU, must come first.
+            from keras_filters import distribution
+
+            with startup.quiet_stderr():
+                placement = distribution.make_placement(
+                    settings.strategy, settings.devices, settings.tpu_address
+                )
         startup.import_backend_quietly()
-    except errors.UsageError as error:  # A Keras backend that has no step here.
+    except errors.UsageError as error:  # A strategy or a Keras backend that cannot run.
         fail(str(error))
     from keras_filters.job import interruption, resume
     from keras_filters.job import run as job
@@ -224,7 +246,13 @@ def main(argv) -> None:
         if _LIST_LAYERS.value:
             print_layers(settings)
             return
-        record = job.run(outdir, settings, resume_only=_RESUME.value)
+        record = job.run(
+            outdir,
+            settings,
+            resume_only=_RESUME.value,
+            image_size_given=resume_with_recorded_settings or _overridden("image_size"),
+            placement=placement,
+        )
     except errors.UsageError as error:
         fail(str(error))
     except interruption.RunInterrupted as stopped:
@@ -239,6 +267,9 @@ def main(argv) -> None:
 
 def _report(outdir: str, record: dict) -> None:
     """Prints where the mosaic went, or fails when no filter could be optimized."""
+    if record.get("written_by"):  # A worker of a cluster: the chief wrote the files.
+        print(f"{record['summary']}; {record['written_by']} wrote the files into {outdir}")
+        return
     layer_records = record.get("panels", [record])
     entries = [entry for layer_record in layer_records for entry in layer_record["filters"]]
     failed = [entry["index"] for entry in entries if entry["failed"]]
@@ -249,6 +280,10 @@ def _report(outdir: str, record: dict) -> None:
             f"{os.path.join(outdir, 'run.json')}",
             exit_code=EXIT_ALL_FAILED,
         )
+    for note in record.get("notes", []):
+        print(note)
+    for layer_record in layer_records:
+        print(layer_record["summary"])
     mosaic = record["mosaic"]
     if mosaic["file"]:
         shown = (
@@ -263,10 +298,72 @@ def _report(outdir: str, record: dict) -> None:
         )
 
 
+HELP_FLAGS = ("--help", "-help", "-h", "--helpshort", "-helpshort", "-?")
+
+
+def resolve_recipe_names(argv: list) -> list:
+    """`--config=quickstart` becomes the path of configs/quickstart.py (any working folder).
+
+    Raises:
+        UsageError: For a bare name that is no recipe.
+    """
+    resolved = list(argv)
+    for position, argument in enumerate(resolved[1:], start=1):
+        if argument == "--":
+            break
+        given = re.match(r"^(--?config=)(.*)$", argument)
+        if given:
+            resolved[position] = given.group(1) + recipes.resolve(given.group(2))
+        elif argument in ("--config", "-config") and position + 1 < len(resolved):
+            resolved[position + 1] = recipes.resolve(resolved[position + 1])
+    return resolved
+
+
+def help_text() -> str:
+    """The command's own flags, then every setting with its default and meaning, by group."""
+    lines = [
+        f"usage: {PROGRAM} [--config=RECIPE] [--config.SETTING=VALUE ...] [--outdir=DIR]",
+        "",
+        "Shows what the filters of a convolutional network respond to: gradient ascent on the",
+        "input image, one image per filter, stitched into a mosaic (OUTDIR/mosaic.png, run.json).",
+        "",
+        "Flags:",
+    ]
+    for name in OUR_FLAGS:
+        flag = flags.FLAGS[name]
+        default = recipes.BASE_RECIPE if name == "config" else flag.default
+        lines.append(f"  --{name}  (default: {default})")
+        lines.append(f"      {flag.help}")
+    lines += [
+        "",
+        "Recipes (--config=NAME or a path; NAME.py in configs/): " + ", ".join(recipes.available()),
+        "",
+        "Settings (--config.SETTING=VALUE), with their defaults in configs/base.py:",
+    ]
+    fields = settings_lib.fields()
+    for group in settings_lib.GROUPS:
+        lines += ["", f"  {group}:"]
+        for name, field in fields.items():
+            if field.metadata["group"] == group:
+                lines.append(f"  --config.{name}={settings_lib.show(field.default)}")
+                lines.append(f"      {field.metadata['meaning']}")
+    return "\n".join(lines) + "\n"
+
+
 def run() -> None:
     """Entry point of the installed `keras-filters` command."""
+    # The command owns its process: TensorFlow's C++ log lines (also where JAX runs the model
+    # and TensorFlow only reads a legacy .h5 file) would bury its one-line messages.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if any(argument in HELP_FLAGS for argument in sys.argv[1:]):
+        sys.stdout.write(help_text())
+        sys.exit(0)
     try:
-        app.run(main, flags_parser=parse_command_line)
+        argv = resolve_recipe_names(sys.argv)
+    except errors.UsageError as error:
+        fail(str(error))
+    try:
+        app.run(main, argv=argv, flags_parser=parse_command_line)
     except KeyboardInterrupt:  # Ctrl-C before the run started, or a second one during it.
         print(f"{PROGRAM}: interrupted; run the same command again to finish", file=sys.stderr)
         sys.exit(EXIT_KEYBOARD_INTERRUPT)

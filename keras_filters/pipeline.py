@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from keras_filters import errors
+from keras_filters import distribution, errors
 from keras_filters.image import deprocess
 from keras_filters.job import batching
 from keras_filters.job.progress import ProgressBar
@@ -52,6 +52,20 @@ class VisualizationResult:
     def failed(self) -> np.ndarray:
         """bool array (N,): the image's loss or gradient stopped being finite."""
         return self.failed_step >= 0
+
+    @property
+    def alive(self) -> np.ndarray:
+        """bool array (N,): neither dead nor failed."""
+        return ~(self.dead | self.failed)
+
+    def summary(self) -> str:
+        """One line: "64 filters of conv3: 42 alive, 22 dead, 0 failed"."""
+        failed = int(self.failed.sum())
+        dead = int((self.dead & ~self.failed).sum())
+        return (
+            f"{len(self.losses)} filters of {self.layer_name}: {int(self.alive.sum())} alive, "
+            f"{dead} dead, {failed} failed"
+        )
 
 
 @dataclasses.dataclass
@@ -98,24 +112,59 @@ class Plan:
             yield chunk
 
 
-def load_model(model, settings: Settings):
+def make_placement(settings: Settings):
+    """Where the run's images run: one device, or the settings' distribution strategy."""
+    return distribution.make_placement(settings.strategy, settings.devices, settings.tpu_address)
+
+
+def load_model(model, settings: Settings, placement=None):
     """Loads `model` (a keras.Model, name or path) with the settings' loading options.
 
-    With `linear_output`, the result is a copy whose final activation is linear (logits).
+    With `linear_output`, the result is a copy whose final activation is linear (logits). With
+    a `placement`, the variables are made in its scope (mirrored over its devices).
     """
-    loaded = loading.load_model(
-        model,
-        weights=settings.weights,
-        include_top=settings.include_top,
-        image_size=settings.image_size,
-        unsafe_deserialization=settings.unsafe_deserialization,
-        seed=settings.seed,
+    placement = placement or distribution.Placement()
+    with placement.scope():
+        loaded = loading.load_model(
+            model,
+            weights=settings.weights,
+            include_top=settings.include_top,
+            image_size=settings.image_size,
+            unsafe_deserialization=settings.unsafe_deserialization,
+            seed=settings.seed,
+        )
+        if settings.linear_output:
+            loaded = variants.linear_output_model(loaded)
+    if isinstance(placement, distribution.JaxPlacement):
+        placement.replicate_variables(loaded)
+    return loaded
+
+
+def fit_input_size(model, settings: Settings, image_size_given: bool):
+    """The settings with the model's own input size, where the model fixes one and the user did
+    not set `image_size`; a size the user set stays (and fails the check if it does not fit).
+
+    Returns:
+        (settings, note): `note` says what was chosen, or is None when nothing changed.
+    """
+    height, width = tuple(model.inputs[0].shape)[1:3] if model.inputs else (None, None)
+    if image_size_given or height is None or height != width or height == settings.image_size:
+        return settings, None
+    note = (
+        f"image_size={height}: the input size that model {model.name!r} fixes "
+        f"(the recipe's {settings.image_size} px would not fit)"
     )
-    return variants.linear_output_model(loaded) if settings.linear_output else loaded
+    return settings.replace(image_size=int(height)), note
 
 
 def plan_objectives(
-    model, objectives: Sequence, keys: Sequence[int], settings: Settings, *, num_filters=None
+    model,
+    objectives: Sequence,
+    keys: Sequence[int],
+    settings: Settings,
+    *,
+    num_filters=None,
+    placement=None,
 ) -> Plan:
     """Builds the renderer for `objectives` (one image each) and picks the batch size.
 
@@ -125,6 +174,7 @@ def plan_objectives(
         keys: One key per image: seeds its noise (and transforms); unique.
         settings: The run's settings.
         num_filters: For a layer plan, the layer's filter count (kept in the plan).
+        placement: Where the images run. Defaults to one device.
 
     Raises:
         UsageError: For a layer or image size that the model cannot take.
@@ -135,10 +185,12 @@ def plan_objectives(
         raise errors.UsageError(
             f"keys must give each of the {len(objectives)} objectives its own key; got {keys!r}"
         )
+    placement = placement or distribution.Placement()
     objective, targets = objectives_lib.batch_plan(objectives)
     features = extractor.build_feature_extractor(model, objective.layers)
     if settings.mixed_precision:
-        features = variants.mixed_precision_copy(features)
+        with placement.scope():
+            features = variants.mixed_precision_copy(features)
     sizes = render.scale_sizes(
         settings.image_size, settings.num_upscalings, settings.upscale_factor
     )
@@ -166,9 +218,16 @@ def plan_objectives(
         step_size=settings.step_size,
         channels=int(features.input_shape[-1]),
         jit_compile=settings.jit_compile,
+        placement=placement,
     )
     keys = [int(key) for key in keys]
-    batch_size = settings.batch_size or batching.auto_batch_size(features, sizes[-1], len(keys))
+    batch_size = settings.batch_size or batching.auto_batch_size(
+        features,
+        sizes[-1],
+        len(keys),
+        replicas=placement.num_replicas,
+        read_memory=settings.strategy != "multi_worker",
+    )
     return Plan(
         model=model,
         renderer=renderer,
@@ -193,8 +252,11 @@ def choose_filter_indices(settings: Settings, num_filters: int) -> list[int]:
     return list(range(count))
 
 
-def plan_layer(model, settings: Settings) -> Plan:
+def plan_layer(model, settings: Settings, placement=None) -> Plan:
     """The plan for the filters of `settings.layer`: one channel objective per filter.
+
+    With `num_shards` > 1, the plan holds this shard's share: whole chunks of the unsharded
+    run's layout, so that every filter runs in the same batch as it would unsharded.
 
     Raises:
         UsageError: For a layer, filter or image size that the model cannot take.
@@ -204,9 +266,19 @@ def plan_layer(model, settings: Settings) -> Plan:
     channel_objectives = [
         objectives_lib.channel(info.name, index, settings.border) for index in filter_indices
     ]
-    return plan_objectives(
-        model, channel_objectives, filter_indices, settings, num_filters=info.num_filters
+    plan = plan_objectives(
+        model,
+        channel_objectives,
+        filter_indices,
+        settings,
+        num_filters=info.num_filters,
+        placement=placement,
     )
+    if settings.num_shards > 1:
+        plan.keys = batching.shard_keys(
+            plan.keys, plan.batch_size, settings.num_shards, settings.shard_index
+        )
+    return plan
 
 
 def dead_images(loss_history: np.ndarray, threshold: float, at_any_step: bool) -> np.ndarray:

@@ -9,10 +9,44 @@ import importlib.util
 import os
 import sys
 
+from keras_filters import errors
+
 CONFIGS_FOLDER = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"
 )
 BASE_RECIPE = os.path.join(CONFIGS_FOLDER, "base.py")
+
+
+def available() -> list[str]:
+    """The recipes' names (configs/NAME.py), sorted."""
+    if not os.path.isdir(CONFIGS_FOLDER):
+        return []
+    return sorted(
+        name[: -len(".py")]
+        for name in os.listdir(CONFIGS_FOLDER)
+        if name.endswith(".py") and not name.startswith("_")
+    )
+
+
+def resolve(spec: str) -> str:
+    """The recipe file that `spec` names: a path, or a recipe's bare name ("quickstart").
+
+    A bare name (no folder, no .py) is looked up in the project's configs/ folder, so that
+    `--config=quickstart` works from any working directory; ":argument" is kept.
+
+    Raises:
+        UsageError: For a bare name that is no recipe; the message lists the recipes.
+    """
+    path, colon, argument = spec.partition(":")
+    if os.path.exists(path) or os.sep in path or "/" in path or path.endswith(".py"):
+        return spec
+    candidate = os.path.join(CONFIGS_FOLDER, path + ".py")
+    if not os.path.isfile(candidate):
+        raise errors.UsageError(
+            f"no recipe named {path!r}; the recipes are: "
+            f"{errors.format_choices(path, available(), limit=30)}"
+        )
+    return candidate + colon + argument
 
 
 def make_importable(path: str) -> None:

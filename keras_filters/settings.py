@@ -30,6 +30,8 @@ INIT_DISTRIBUTIONS = ("uniform", "normal")
 DEPROCESS_STYLES = ("standard", "dlwp2")
 SELECTIONS = ("first", "top")
 GRID_ORDERS = ("row", "column")
+AUTOMATIC_GRIDS = ("fit", "square")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 # The groups, in the order `configs/base.py` and `--help` show them.
 GROUPS = (
@@ -40,6 +42,7 @@ GROUPS = (
     "Deprocess",
     "The mosaic",
     "Execution",
+    "Scale-out",
     "Published figures",
 )
 
@@ -268,18 +271,25 @@ class Settings:
         "The mosaic",
     )
     grid_rows: int = setting(
-        8,
-        "Rows of the grid; 0 with grid_cols=0: the largest square that the shown filters fill.",
+        0,
+        "Rows of the grid; 0 with grid_cols=0: an automatic grid (see automatic_grid).",
         "The mosaic",
         valid=lambda v: v >= 0,
         requirement="an integer ≥ 1, or 0 with grid_cols=0 for automatic",
     )
     grid_cols: int = setting(
-        8,
+        0,
         "Columns of the grid (see grid_rows).",
         "The mosaic",
         valid=lambda v: v >= 0,
         requirement="an integer ≥ 1, or 0 with grid_rows=0 for automatic",
+    )
+    automatic_grid: str = setting(
+        "fit",
+        'The automatic grid: "fit", the smallest near-square grid that holds every shown filter '
+        '(empty cells at the end); "square", the largest square they fill (Keras 2019).',
+        "The mosaic",
+        choices=AUTOMATIC_GRIDS,
     )
     margin: int = setting(
         5,
@@ -317,6 +327,41 @@ class Settings:
         False, "Also write each filter's tile as its own PNG under tiles/.", "Execution"
     )
     progress: bool = setting(True, "Show the progress line on stderr.", "Execution")
+
+    # --- Scale-out ---
+    strategy: str = setting(
+        "default",
+        '"default" (one device), "mirrored" (all local GPUs, or the named devices), '
+        '"multi_worker" (the cluster in TF_CONFIG), "tpu" (the TPU at tpu_address).',
+        "Scale-out",
+        choices=STRATEGIES,
+    )
+    devices: tuple = setting(
+        (),
+        'Devices for "mirrored", e.g. ("/gpu:0", "/gpu:1"); empty: every local GPU. Naming more '
+        "CPUs than there are splits the host CPU into that many logical devices.",
+        "Scale-out",
+        names=True,
+    )
+    tpu_address: str = setting(
+        "",
+        'The TPU for "tpu": a name or grpc:// address; empty: the TPU VM\'s own or $TPU_NAME.',
+        "Scale-out",
+    )
+    num_shards: int = setting(
+        1,
+        "Split the filters among this many independent jobs (scripts/merge.py joins them).",
+        "Scale-out",
+        valid=lambda v: v >= 1,
+        requirement="an integer ≥ 1",
+    )
+    shard_index: int = setting(
+        0,
+        "Which share of the filters this job takes, from 0 to num_shards − 1.",
+        "Scale-out",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 0",
+    )
 
     # --- Published figures ---
     linear_output: bool = setting(
@@ -544,6 +589,16 @@ def _check_combinations(values: dict) -> None:
             f"num_upscalings={upscalings} with upscale_factor={show(factor)} makes the first "
             f"scale of image_size={image_size} smaller than 1 px; use fewer upscalings or a "
             "larger image_size"
+        )
+    if values["shard_index"] >= values["num_shards"]:
+        raise errors.UsageError(
+            f"shard_index={values['shard_index']} is out of range for num_shards="
+            f"{values['num_shards']}: use 0 to {values['num_shards'] - 1}"
+        )
+    if values["num_shards"] > 1 and values["panel_layers"]:
+        raise errors.UsageError(
+            "num_shards > 1 splits the filters of one layer; panel_layers runs several: shard "
+            "one layer at a time"
         )
     titles, layers = values["panel_titles"], values["panel_layers"]
     if titles and len(titles) != len(layers):

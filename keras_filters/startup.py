@@ -1,25 +1,56 @@
 """Imports Keras and its backend before a command's flags are parsed, without start-up chatter."""
 
+import contextlib
+import importlib.util
 import os
+import sys
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Points file descriptor 2 at /dev/null, and TF_CPP_MIN_LOG_LEVEL at 3, for a while.
+
+    TensorFlow reads the level once; afterwards it is put back as it was, so the user's
+    environment stays as it is for other libraries.
+    """
+    saved_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+        if saved_level is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = saved_level
 
 
 def import_backend_quietly() -> None:
     """Imports Keras and its backend with file descriptor 2 pointed at /dev/null.
 
-    TensorFlow's C++ start-up lines (oneDNN, CUDA probing) would bury our one-line messages,
-    and TF_CPP_MIN_LOG_LEVEL set from Python does not reliably silence them once absl-py is
-    loaded. The backend is TensorFlow unless KERAS_BACKEND names another (see `backends`).
+    TensorFlow's C++ start-up lines (oneDNN, CUDA probing, "failed call to cuInit") would bury
+    our one-line messages and fill a notebook's output, and TF_CPP_MIN_LOG_LEVEL set from Python
+    does not reliably silence them once absl-py is loaded. TF_CPP_MIN_LOG_LEVEL is set only
+    while the backend loads (TensorFlow reads it once) and then put back as it was, so the
+    user's environment stays as it is for other libraries. Does nothing once Keras is loaded.
+    The backend is TensorFlow unless KERAS_BACKEND names another (see `backends`).
     """
+    if "keras" in sys.modules:
+        return
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved_stderr = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
+    with quiet_stderr():
+        import keras
+
         from keras_filters import backends
 
         backends.current().probe_devices()  # The CUDA probe logs on first use, not import.
-    finally:
-        os.dup2(saved_stderr, 2)
-        os.close(saved_stderr)
-        os.close(devnull)
+        if keras.backend.backend() != "tensorflow" and importlib.util.find_spec("tensorflow"):
+            # Keras still reads legacy .h5 files through TensorFlow where it is installed,
+            # and TensorFlow's start-up lines would come then, unfiltered.
+            import tensorflow  # noqa: F401

@@ -98,7 +98,7 @@ CASES = [
     (
         "layer_without_channel_axis",
         [QUICKSTART, "--config.model={scalar}", "--config.layer=scalar"],
-        ["'scalar'", "no channel axis", "conv"],
+        ["'scalar'", "(Reshape) only passes on or rearranges the output of 'score'", "conv"],
     ),
     ("negative_filter_index", [QUICKSTART, "--config.filter_indices=(3, -1)"], ["-1"]),
     ("filter_index_too_large", [QUICKSTART, "--config.filter_indices=(64,)"], ["64", "0 to 63"]),
@@ -116,7 +116,7 @@ CASES = [
     ("crop_leaves_no_pixels", [QUICKSTART, "--config.crop=32"], ["crop=32", "0 to 31"]),
     (
         "image_size_of_fixed_input_model",
-        [QUICKSTART, "--config.model={fixed}", "--config.layer=conv"],
+        [QUICKSTART, "--config.model={fixed}", "--config.layer=conv", "--config.image_size=64"],
         ["image_size=64", "32x32"],
     ),
     ("zero_steps", [QUICKSTART, "--config.num_steps=0"], ["num_steps=0", "≥ 1"]),
@@ -125,8 +125,8 @@ CASES = [
     ("nan_step_size", [QUICKSTART, "--config.step_size=nan"], ["step_size=nan", "finite"]),
     ("infinite_step_size", [QUICKSTART, "--config.step_size=inf"], ["step_size=inf"]),
     ("negative_margin", [QUICKSTART, "--config.margin=-7"], ["margin=-7"]),
-    ("zero_grid_rows", [QUICKSTART, "--config.grid_rows=0"], ["grid_rows=0"]),
-    ("zero_grid_cols", [QUICKSTART, "--config.grid_cols=0"], ["grid_cols=0"]),
+    ("zero_grid_rows", [QUICKSTART, "--config.grid_rows=0", "--config.grid_cols=3"], ["rows"]),
+    ("zero_grid_cols", [QUICKSTART, "--config.grid_rows=3", "--config.grid_cols=0"], ["columns"]),
     ("negative_batch_size", [QUICKSTART, "--config.batch_size=-4"], ["batch_size=-4", "0 for"]),
     (
         "unknown_choice",

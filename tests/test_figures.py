@@ -326,7 +326,7 @@ def test_keras_v3_upscale_grows_from_79_to_412_px_and_squares_the_survivors(tmp_
 
 def test_zero_rows_and_columns_ask_for_the_largest_square_of_the_survivors():
     losses = np.array([3.0, 0.0, 5.0, 1.0, 4.0, 2.0])
-    selection = mosaic.select_filters(losses, losses > 0, 0, 0, "top")
+    selection = mosaic.select_filters(losses, losses > 0, 0, 0, "top", automatic="square")
     assert (selection.rows, selection.cols, selection.warning) == (2, 2, None)
     assert selection.positions == [2, 4, 0, 5]
     with pytest.raises(errors.UsageError, match="grid_rows=0, grid_cols=3"):

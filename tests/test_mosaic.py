@@ -76,3 +76,23 @@ def test_too_few_filters_fall_back_to_the_largest_square_with_one_warning():
 def test_all_dead_gives_an_empty_selection_and_a_warning():
     selection = mosaic.select_filters(np.zeros(4), np.zeros(4, bool), 2, 2, "top")
     assert selection.positions == [] and "no filters" in selection.warning
+
+
+@pytest.mark.parametrize(
+    "count, grid", [(1, (1, 1)), (2, (1, 2)), (6, (2, 3)), (25, (5, 5)), (32, (6, 6)), (64, (8, 8))]
+)
+def test_fitting_grid_is_the_smallest_near_square_that_holds_them_all(count, grid):
+    assert mosaic.fitting_grid(count) == grid
+    rows, cols = grid
+    assert rows * cols >= count and (rows - 1) * cols < count and cols - rows in (0, 1)
+
+
+def test_automatic_grid_shows_every_selected_filter_with_empty_cells_at_the_end():
+    losses = np.arange(7, dtype=float)
+    selection = mosaic.select_filters(losses, losses >= 0, 0, 0, "first")
+    assert (selection.rows, selection.cols) == (3, 3) and selection.positions == list(range(7))
+    tiles = np.full((7, 4, 4, 3), 200, np.uint8)
+    pixels = mosaic.stitch(tiles, selection.rows, selection.cols, margin=1)
+    assert pixels.shape == (14, 14, 3)
+    assert (pixels[10:, 5:9] == 0).all() and (pixels[10:, 10:] == 0).all()  # cells 8 and 9
+    assert (pixels[10:, :4] == 200).all()  # cell 7 holds the last filter

@@ -9,6 +9,7 @@ from conftest import channel_step, nan_channel_model, random_images, run_command
 from PIL import Image
 
 from keras_filters.image import deprocess
+from keras_filters.image.mosaic import dead_tile
 from keras_filters.job import run as job
 from keras_filters.optvis import param
 
@@ -66,7 +67,9 @@ def test_nan_filter_fails_alone_and_others_match_a_clean_run(model_files, tmp_pa
         np.testing.assert_array_equal(tile("nan", index), tile("clean", index))
     mosaic = np.asarray(Image.open(tmp_path / "nan" / "mosaic.png"))
     assert not mosaic[25:, :24].any()  # filter 2: second row, first column
-    np.testing.assert_array_equal(mosaic[25:, 25:], tile("nan", 3))
+    # Filter 3's tile: its picture, or the dead-filter mark where its loss ended ≤ 0.
+    shown = dead_tile(24, 24, 3) if by_index[3]["dead"] else tile("nan", 3)
+    np.testing.assert_array_equal(mosaic[25:, 25:], shown)
 
 
 def test_run_where_every_filter_failed_exits_non_zero(model_files, tmp_path):

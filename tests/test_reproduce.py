@@ -118,3 +118,20 @@ def test_index_escapes_model_layer_and_setting_values(tmp_path):
     assert "&lt;b&gt;a source&lt;/b&gt;" in page and "&lt;i&gt;none&lt;/i&gt;" in page
     for raw in ["<script", "<img src=x", "<b>", "<i>"]:
         assert raw not in page, raw
+
+
+def test_gallery_accumulates_figures_of_earlier_calls_and_takes_table_names(tmp_path):
+    common = ["--config.weights=none", "--config.num_steps=1", "--config.progress=false"]
+    first = run_reproduce("--figures=dlwp1_single", *common, f"--outdir={tmp_path}")
+    assert first.returncode == 0, first.stderr
+    second = run_reproduce(
+        "--figures=dlwp2_single", *common, "--config.seed=3", f"--outdir={tmp_path}"
+    )
+    assert second.returncode == 0, second.stderr
+    page = (tmp_path / "index.html").read_text()
+    assert page.count("<section") == 2
+    assert '<img src="dlwp1_single/mosaic.png"' in page
+    assert '<img src="dlwp2_single/mosaic.png"' in page
+    assert "<code>seed=3</code>" in page  # each figure says what it ran with over its recipe
+    names = [figure.name for figure in reproduce.select_figures(["dlwp1", "kerasio"])]
+    assert names == [f"dlwp1_block{block}_conv1" for block in range(1, 5)] + ["kerasio"]

@@ -48,5 +48,14 @@ def test_list_layers(tmp_path):
     assert finished.returncode == 0, finished.stderr
     rows = {line.split()[0]: line for line in finished.stdout.splitlines()[1:]}
     assert list(rows) == ["conv1", "pool1", "conv2", "pool2", "conv3", "global_pool", "logits"]
-    assert rows["conv3"].split() == ["conv3", "Conv2D", "(None,", "None,", "None,", "64)", "64"]
-    assert rows["logits"].split() == ["logits", "Dense", "(None,", "6)", "6"]
+    assert rows["conv3"].split() == [
+        "conv3",
+        "Conv2D",
+        "(None,",
+        "None,",
+        "None,",
+        "64)",
+        "64",
+        "filters",
+    ]
+    assert rows["logits"].split() == ["logits", "Dense", "(None,", "6)", "6", "units"]

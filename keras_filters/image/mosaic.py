@@ -11,6 +11,10 @@ from keras_filters.settings import SELECTIONS
 
 # The largest mosaic, in pixels (0.8 GB as RGB); 512 tiles of 412 px take a third of it.
 MAX_MOSAIC_PIXELS = 2**28
+# A dead filter's tile in a mosaic: mid-grey with a thin darker diagonal cross, so that the
+# untouched starting noise of a filter that never responded is never shown as a result.
+DEAD_TILE_GREY = 128
+DEAD_TILE_CROSS = 64
 
 
 def mosaic_size(rows: int, cols: int, tile_height: int, tile_width: int, margin: int):
@@ -71,6 +75,16 @@ def stitch(images, rows: int, cols: int, margin: int = 5, order: str = "row") ->
     return canvas
 
 
+def dead_tile(height: int, width: int, channels: int) -> np.ndarray:
+    """The tile that stands for a dead filter: grey, with both diagonals drawn 1 px wide."""
+    tile = np.full((height, width, channels), DEAD_TILE_GREY, dtype=np.uint8)
+    rows = np.arange(height)
+    columns = np.round(rows * (width - 1) / max(height - 1, 1)).astype(int)
+    tile[rows, columns] = DEAD_TILE_CROSS
+    tile[rows, width - 1 - columns] = DEAD_TILE_CROSS
+    return tile
+
+
 @dataclasses.dataclass(frozen=True)
 class Selection:
     """The filters a mosaic shows, in tile order, and the grid that holds them.
@@ -88,17 +102,30 @@ class Selection:
     warning: str | None = None
 
 
-def select_filters(losses, usable, rows: int, cols: int, selection: str = "first") -> Selection:
+def fitting_grid(count: int) -> tuple[int, int]:
+    """The smallest near-square grid that holds `count` tiles: ceil(√N) columns, as many rows
+    as they need (32 tiles: 6×6 with 4 empty cells; 6 tiles: 2×3)."""
+    if count <= 0:
+        return 0, 0
+    cols = math.isqrt(count - 1) + 1
+    return -(-count // cols), cols
+
+
+def select_filters(
+    losses, usable, rows: int, cols: int, selection: str = "first", automatic: str = "fit"
+) -> Selection:
     """Picks the filters for a rows×cols mosaic.
 
     Args:
         losses: Final objective of each filter tried.
         usable: Whether each filter may be shown ("top" leaves out the others: dead or failed).
-        rows: Rows wanted; 0 together with `cols` 0 asks for the largest square grid that
-            the candidates fill (the Keras 2019 example's floor(sqrt(N))²).
+        rows: Rows wanted; 0 together with `cols` 0 asks for an automatic grid.
         cols: Columns wanted.
         selection: "first" shows filters in index order, whatever their loss; "top" shows the
             usable filters by final loss, best first. Defaults to "first".
+        automatic: The automatic grid: "fit", the smallest near-square grid that holds every
+            candidate; "square", the largest square grid that the candidates fill (the Keras
+            2019 example's floor(sqrt(N))²). Defaults to "fit".
 
     Returns:
         A `Selection`. When fewer filters remain than the grid holds, the grid shrinks to the
@@ -107,11 +134,10 @@ def select_filters(losses, usable, rows: int, cols: int, selection: str = "first
     Raises:
         UsageError: For an unknown selection or an empty grid.
     """
-    automatic = rows == 0 and cols == 0
-    if not automatic and (rows < 1 or cols < 1):
+    if (rows == 0) != (cols == 0) or rows < 0 or cols < 0:
         raise errors.UsageError(
             f"grid_rows={rows}, grid_cols={cols}: a grid needs at least one row and one column, "
-            "or 0 and 0 for the largest square that the filters fill"
+            "or 0 and 0 for an automatic grid"
         )
     losses = np.asarray(losses, dtype=np.float64)
     if selection == "first":
@@ -122,7 +148,11 @@ def select_filters(losses, usable, rows: int, cols: int, selection: str = "first
         raise errors.UsageError(
             f"unknown selection {selection!r}; choose one of: {', '.join(SELECTIONS)}"
         )
-    if automatic:
+    if rows == 0 and cols == 0:
+        if automatic == "fit":
+            rows, cols = fitting_grid(len(candidates))
+            warning = None if candidates else "no filters to show (all dead or failed)"
+            return Selection(candidates, rows, cols, warning)
         side = math.isqrt(len(candidates))
         warning = None if side else "no filters to show (all dead or failed)"
         return Selection(candidates[: side * side], side, side, warning)
@@ -139,7 +169,9 @@ def select_filters(losses, usable, rows: int, cols: int, selection: str = "first
     return Selection(candidates[: side * side], side, side, warning)
 
 
-def check_mosaic_size(rows: int, cols: int, tile: int, margin: int, num_filters: int) -> None:
+def check_mosaic_size(
+    rows: int, cols: int, tile: int, margin: int, num_filters: int, automatic: str = "fit"
+) -> None:
     """Checks that the largest mosaic a run can make fits in memory, before the run starts.
 
     Args:
@@ -148,11 +180,14 @@ def check_mosaic_size(rows: int, cols: int, tile: int, margin: int, num_filters:
         tile: Side of a tile in pixels.
         margin: Pixels between tiles.
         num_filters: How many filters the run optimizes (a larger grid shrinks to them).
+        automatic: The automatic grid, "fit" or "square". Defaults to "fit".
 
     Raises:
         UsageError: If the mosaic would have more than MAX_MOSAIC_PIXELS pixels.
     """
-    if rows * cols > num_filters or rows == 0:
+    if rows == 0 and automatic == "fit":
+        rows, cols = fitting_grid(num_filters)
+    elif rows * cols > num_filters or rows == 0:
         rows = cols = math.isqrt(num_filters)
     height, width = mosaic_size(rows, cols, tile, tile, margin)
     if height * width > MAX_MOSAIC_PIXELS:

@@ -55,6 +55,12 @@ def write_json(path: str, data) -> None:
     _atomic_write(path, lambda file: file.write(text.encode("utf-8")))
 
 
+def read_json(path: str):
+    """The data of a JSON file that `write_json` wrote."""
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
 def write_npz(path: str, **arrays) -> None:
     """Writes numpy arrays into one uncompressed .npz file, atomically."""
     _atomic_write(path, lambda file: np.savez(file, **arrays))

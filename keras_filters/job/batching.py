@@ -44,8 +44,22 @@ def chunk_layout(keys: Sequence[int], batch_size: int) -> list[list[int]]:
     return [keys[start : start + batch_size] for start in range(0, len(keys), batch_size)]
 
 
+def shard_keys(keys, batch_size: int, num_shards: int, shard_index: int) -> list[int]:
+    """Shard `shard_index`'s share of `keys`: whole chunks of the unsharded layout, as even as
+    they come, in order, so that every image runs in the batch it would run in unsharded."""
+    layout = chunk_layout(keys, batch_size)
+    start = len(layout) * shard_index // num_shards
+    end = len(layout) * (shard_index + 1) // num_shards
+    return [key for chunk in layout[start:end] for key in chunk]
+
+
 def auto_batch_size(
-    feature_extractor, image_size: int, num_filters: int, budget_fraction=0.4
+    feature_extractor,
+    image_size: int,
+    num_filters: int,
+    budget_fraction=0.4,
+    replicas: int = 1,
+    read_memory: bool = True,
 ) -> int:
     """The largest batch whose estimated memory fits `budget_fraction` of the free memory.
 
@@ -54,10 +68,17 @@ def auto_batch_size(
         image_size: The largest image size the run uses.
         num_filters: How many filters the run optimizes (no batch is larger).
         budget_fraction: Share of the free memory one batch may take. Defaults to 0.4.
+        replicas: Devices that share each batch: each takes batch / replicas images and
+            has its own memory. Defaults to 1.
+        read_memory: False where the batch must not depend on this machine's free memory
+            (the workers of a cluster must agree on it): then each replica takes
+            MAX_AUTO_BATCH. Defaults to True.
 
     Returns:
-        A batch size between 1 and min(num_filters, 64).
+        A batch size between 1 and min(num_filters, 64 · replicas).
     """
+    if not read_memory:
+        return max(1, min(MAX_AUTO_BATCH * replicas, num_filters))
     channels = int(feature_extractor.input_shape[-1])
     per_image = (
         backends.current().activation_bytes(
@@ -67,4 +88,4 @@ def auto_batch_size(
     )
     budget = available_memory_bytes() * budget_fraction
     fits = int(budget // max(per_image, 1.0))
-    return max(1, min(fits, MAX_AUTO_BATCH, num_filters))
+    return max(1, min(fits * replicas, MAX_AUTO_BATCH * replicas, num_filters))

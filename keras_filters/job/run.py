@@ -12,7 +12,9 @@ layer.
 import dataclasses
 import importlib
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import keras
@@ -26,6 +28,10 @@ from keras_filters.settings import Settings
 MOSAIC_FILE = "mosaic.png"
 RUN_FILE = "run.json"
 TILES_FOLDER = "tiles"
+# A shard's results, for scripts/merge.py: each field of the chunk results, and the axis along
+# which the chunks are joined.
+SHARD_FILE = "shard.npz"
+SHARD_FIELDS = {"keys": 0, "inputs": 0, "losses": 0, "loss_history": 1, "failed_step": 0}
 
 
 @dataclasses.dataclass
@@ -40,7 +46,14 @@ class LayerJob:
     done: dict = None
 
 
-def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
+def run(
+    outdir: str,
+    settings,
+    log=None,
+    resume_only: bool = False,
+    image_size_given: bool = True,
+    placement=None,
+) -> dict:
     """Runs the whole job for one config and writes its files into `outdir`.
 
     An unfinished run of the same settings in `outdir` is resumed: its finished chunks are
@@ -54,6 +67,11 @@ def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
         log: Stream for warnings. Defaults to sys.stderr.
         resume_only: Refuse to start a new run: there must be an unfinished one to resume.
             Defaults to False.
+        image_size_given: The user set `image_size`. When False and the model fixes its
+            input size, the run takes the model's size. Defaults to True.
+        placement: Where the images run (see `distribution`). Defaults to the settings'
+            strategy. On a cluster every worker runs this with the same outdir; only the chief
+            writes there (the others work in a scratch folder that they remove).
 
     Returns:
         The run record that was written as run.json.
@@ -65,10 +83,30 @@ def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
             filters are written.
     """
     log = log if log is not None else sys.stderr
-    started = time.monotonic()
     settings = settings if isinstance(settings, Settings) else Settings.create(settings)
+    placement = placement or pipeline.make_placement(settings)
+    if placement.is_chief:
+        return _run(outdir, settings, log, resume_only, image_size_given, placement)
+    scratch = tempfile.mkdtemp(prefix="keras-filters-worker-")
+    try:
+        # A worker skips the chunks that the chief skips: it starts from the chief's progress.
+        progress = os.path.join(outdir, resume.PROGRESS_FOLDER)
+        if os.path.isdir(progress):
+            shutil.copytree(progress, os.path.join(scratch, resume.PROGRESS_FOLDER))
+        with open(os.devnull, "w") as quiet:
+            record = _run(scratch, settings, quiet, resume_only, image_size_given, placement)
+        return {**record, "written_by": "the chief"}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(outdir, settings: Settings, log, resume_only, image_size_given, placement) -> dict:
+    """The run, with the files written into `outdir`."""
+    started = time.monotonic()
     artifacts.check_outdir(outdir)
-    jobs = _plan_layers(outdir, settings)
+    model = pipeline.load_model(settings.model, settings, placement)
+    settings, note = pipeline.fit_input_size(model, settings, image_size_given)
+    jobs = _plan_layers(outdir, model, settings, placement)
     for job in jobs:
         _start_or_resume(job, settings, resume_only)
     finished = sum(len(job.layout[number]) for job in jobs for number in job.done)
@@ -84,6 +122,7 @@ def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
     if not finished:
         raise interruption.RunInterrupted(signal_number, 0, total)
     record = _write_outputs(outdir, jobs, settings, log)
+    record["notes"] = [note] if note else []
     record["complete"] = signal_number is None
     record["interrupted"] = interruption.signal_name(signal_number) if signal_number else None
     record["seconds"] = round(time.monotonic() - started, 3)
@@ -94,17 +133,16 @@ def run(outdir: str, settings, log=None, resume_only: bool = False) -> dict:
     return record
 
 
-def _plan_layers(outdir: str, settings: Settings) -> list[LayerJob]:
-    """Loads the model once and plans every layer; every model check runs here."""
-    model = pipeline.load_model(settings.model, settings)
+def _plan_layers(outdir: str, model, settings: Settings, placement) -> list[LayerJob]:
+    """Plans every layer of the loaded model; every model check runs here."""
     if not settings.panel_layers:
-        plan = pipeline.plan_layer(model, settings)
+        plan = pipeline.plan_layer(model, settings, placement)
         _check_mosaic(settings, plan)
         return [LayerJob(settings, plan, resume.ProgressStore(outdir))]
     jobs = []
     for number, layer in enumerate(settings.panel_layers):
         layer_settings = settings.replace(layer=layer)
-        plan = pipeline.plan_layer(model, layer_settings)
+        plan = pipeline.plan_layer(model, layer_settings, placement)
         _check_mosaic(layer_settings, plan)
         jobs.append(
             LayerJob(layer_settings, plan, resume.ProgressStore(outdir, f"panel_{number:02d}"))
@@ -119,6 +157,7 @@ def _check_mosaic(settings: Settings, plan) -> None:
         settings.image_size - 2 * settings.crop,
         settings.margin,
         len(plan.keys),
+        settings.automatic_grid,
     )
 
 
@@ -194,47 +233,68 @@ class _Rendered:
     result: pipeline.VisualizationResult
 
 
+def layer_facts(plan) -> dict:
+    """What a layer's record says of its run besides the filters: from the plan."""
+    return {
+        "model": plan.model.name,
+        "layer": plan.layer_name,
+        "layer_filters": plan.num_filters,
+        "image_sizes": plan.renderer.sizes,
+        "batch_size": plan.batch_size,
+    }
+
+
 def _render_layer(job: LayerJob, log) -> _Rendered | None:
     """Collects a layer's finished chunks, selects the filters to show and stitches them."""
     if not job.done:
         return None
-    settings = job.settings
-    result = pipeline.collect(
-        [job.done[number] for number in sorted(job.done)], job.plan.layer_name, settings
-    )
+    chunks = [job.done[number] for number in sorted(job.done)]
+    result = pipeline.collect(chunks, job.plan.layer_name, job.settings)
+    return render_result(job.settings, result, layer_facts(job.plan), log)
+
+
+def render_result(settings: Settings, result, facts: dict, log) -> _Rendered:
+    """Selects the filters of a layer's result to show, stitches them, makes its record."""
     selection = mosaic.select_filters(
         result.losses,
         ~(result.dead | result.failed),
         settings.grid_rows,
         settings.grid_cols,
         settings.selection,
+        settings.automatic_grid,
     )
     if selection.warning:
         print(f"keras-filters: warning: {selection.warning}", file=log)
     pixels = None
     if selection.positions:
+        tiles = result.images[selection.positions].copy()
+        for tile_number, position in enumerate(selection.positions):
+            if result.dead[position] and not result.failed[position]:
+                tiles[tile_number] = mosaic.dead_tile(*tiles.shape[1:])
         pixels = mosaic.stitch(
-            result.images[selection.positions],
+            tiles,
             selection.rows,
             selection.cols,
             settings.margin,
             settings.grid_order,
         )
-    return _Rendered(_layer_record(job, result, selection), pixels, result)
+    return _Rendered(_layer_record(facts, result, selection), pixels, result)
 
 
 def _write_outputs(outdir: str, jobs: list[LayerJob], settings: Settings, log) -> dict:
     """Writes the mosaic (or stacked panels) and the tiles; returns the run record."""
     rendered = [_render_layer(job, log) for job in jobs]
     if not settings.panel_layers:
-        layer = rendered[0]
-        record = {"settings": settings.to_dict(), **layer.record}
-        if layer.pixels is not None:
-            artifacts.write_png(os.path.join(outdir, MOSAIC_FILE), layer.pixels)
-            record["mosaic"].update(file=MOSAIC_FILE, **_size(layer.pixels))
-        if settings.save_tiles:
-            _write_tiles(os.path.join(outdir, TILES_FOLDER), layer.result)
-        return record
+        if settings.num_shards > 1:
+            chunks = [jobs[0].done[number] for number in sorted(jobs[0].done)]
+            artifacts.write_npz(
+                os.path.join(outdir, SHARD_FILE),
+                **{
+                    field: np.concatenate([getattr(chunk, field) for chunk in chunks], axis=axis)
+                    for field, axis in SHARD_FIELDS.items()
+                },
+            )
+        return write_layer(outdir, settings, rendered[0])
     titles = panels.panel_titles(settings.panel_layers, settings.panel_titles)
     images, panel_records = [], []
     for layer, title in zip(rendered, titles, strict=True):
@@ -269,6 +329,17 @@ def _write_outputs(outdir: str, jobs: list[LayerJob], settings: Settings, log) -
     }
 
 
+def write_layer(outdir: str, settings: Settings, layer: _Rendered) -> dict:
+    """Writes one layer's mosaic (and tiles); returns its run record."""
+    record = {"settings": settings.to_dict(), **layer.record}
+    if layer.pixels is not None:
+        artifacts.write_png(os.path.join(outdir, MOSAIC_FILE), layer.pixels)
+        record["mosaic"].update(file=MOSAIC_FILE, **_size(layer.pixels))
+    if settings.save_tiles:
+        _write_tiles(os.path.join(outdir, TILES_FOLDER), layer.result)
+    return record
+
+
 def _size(pixels: np.ndarray) -> dict:
     return {"height": int(pixels.shape[0]), "width": int(pixels.shape[1])}
 
@@ -289,15 +360,10 @@ def _versions() -> dict:
     }
 
 
-def _layer_record(job: LayerJob, result, selection) -> dict:
+def _layer_record(facts: dict, result, selection) -> dict:
     """A layer's run: per filter, its final loss and state, and the mosaic's filters."""
-    plan = job.plan
     return {
-        "model": plan.model.name,
-        "layer": plan.layer_name,
-        "layer_filters": plan.num_filters,
-        "image_sizes": plan.renderer.sizes,
-        "batch_size": plan.batch_size,
+        **facts,
         "versions": _versions(),
         "mosaic": {
             "file": None,
@@ -319,4 +385,5 @@ def _layer_record(job: LayerJob, result, selection) -> dict:
             )
         ],
         "mean_loss": float(np.nanmean(result.losses)) if np.isfinite(result.losses).any() else None,
+        "summary": result.summary(),
     }

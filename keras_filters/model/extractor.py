@@ -9,6 +9,23 @@ from keras_filters import errors
 
 PATH_SEPARATOR = "/"
 
+# Layers that only pass their input on, or rearrange it, unchanged at inference: their "filters"
+# are another layer's, which is the one to visualize.
+PASS_THROUGH_TYPES = (
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "Identity",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianDropout",
+    "GaussianNoise",
+    "AlphaDropout",
+    "ActivityRegularization",
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class LayerInfo:
@@ -27,6 +44,11 @@ class LayerInfo:
     output_shape: tuple
     num_filters: int
 
+    @property
+    def unit_word(self) -> str:
+        """ "units" for a Dense layer (one unit per class, say), else "filters"."""
+        return "units" if self.type in ("Dense", "EinsumDense") else "filters"
+
 
 def _output_shape(layer) -> tuple | None:
     try:
@@ -35,21 +57,33 @@ def _output_shape(layer) -> tuple | None:
         return None
 
 
-def list_layers(model: keras.Model) -> list[LayerInfo]:
+def is_pass_through(layer) -> bool:
+    """Whether `layer` only passes its input on or rearranges it (Flatten, Dropout, …)."""
+    return type(layer).__name__ in PASS_THROUGH_TYPES
+
+
+def list_layers(model) -> list[LayerInfo]:
     """Lists the layers whose output has a channel axis to pick a filter from.
 
     Layers of nested models are listed too, under their path ("outer/inner"). Dense outputs
-    (rank 2) count: their "filters" are the units, for class visualization.
+    (rank 2) count: their "filters" are the units, for class visualization. Layers that only
+    pass values on or rearrange them (Flatten, Dropout, …) are left out.
 
     Args:
-        model: The model.
+        model: A `keras.Model`, or anything `keras_filters.load_model` takes ("demo", a Keras
+            Applications name, a file). An Applications model is built without weights: its
+            layers do not depend on them.
 
     Returns:
         The visualizable layers in model order.
     """
+    if not isinstance(model, keras.Model):
+        from keras_filters.model import loading
+
+        model = loading.load_model(model, weights="none")
     found = []
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
+        if isinstance(layer, keras.layers.InputLayer) or is_pass_through(layer):
             continue
         if isinstance(layer, keras.Model):
             for inner in list_layers(layer):
@@ -86,6 +120,12 @@ def find_layer(model: keras.Model, layer_name: str) -> LayerInfo:
         path, layer = existing[0]
         if isinstance(layer, keras.layers.InputLayer):
             why = "is the model's input, not a layer to visualize"
+        elif is_pass_through(layer):
+            source = _carried_layer(layer)
+            where = f"the output of {source!r}" if source else "its input"
+            why = f"({type(layer).__name__}) only passes on or rearranges {where}" + (
+                f"; visualize {source!r} instead" if source else ""
+            )
         else:
             why = f"(output shape {_output_shape(layer)}) has no channel axis to pick a filter from"
         raise errors.UsageError(f"layer {path!r} {why}; choose one of: {choices}")
@@ -93,6 +133,20 @@ def find_layer(model: keras.Model, layer_name: str) -> LayerInfo:
         f"layer {layer_name!r} is not a visualizable layer of model {model.name!r}; "
         f"choose one of: {choices}"
     )
+
+
+def _carried_layer(layer) -> str | None:
+    """The name of the layer whose output a pass-through layer carries, past other such layers."""
+    while True:
+        try:
+            source = layer.input._keras_history[0]
+        except (AttributeError, ValueError, IndexError, TypeError):
+            return None
+        if isinstance(source, keras.layers.InputLayer):
+            return None
+        if not is_pass_through(source):
+            return source.name
+        layer = source
 
 
 def _all_layers(model: keras.Model):

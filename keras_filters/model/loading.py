@@ -1,9 +1,11 @@
 """Loads the model to visualize: a Keras Applications model by name, a saved file, or the demo."""
 
 import contextlib
+import io
 import json
 import os
 import re
+import sys
 import warnings
 import zipfile
 from importlib import resources
@@ -121,6 +123,26 @@ def _warnings_kept_on_success():
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
+class _DownloadNotice(io.TextIOBase):
+    """Passes Keras' download messages on to stderr, holding back "Downloading data from …"
+    until the download shows progress: a download that fails at once ends in our one-line
+    error (which names the address), not in two lines."""
+
+    def __init__(self):
+        self.held = ""
+
+    def write(self, text: str) -> int:
+        if not self.held and text.lstrip().startswith("Downloading data from"):
+            self.held = text
+        else:
+            sys.stderr.write(self.held + text)
+            self.held = ""
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _saved_config(path: str):
     """The model's architecture as saved in the file (a JSON tree), or None if unreadable."""
     try:
@@ -211,7 +233,8 @@ def load_application(
         keras.utils.set_random_seed(seed)
     keyword_arguments = {"weights": keras_weights, "include_top": include_top}
     try:
-        with _warnings_kept_on_success():
+        # Keras says "Downloading data from …" on stdout, where the command prints its results.
+        with _warnings_kept_on_success(), contextlib.redirect_stdout(_DownloadNotice()):
             if include_top:
                 return constructor(**keyword_arguments)
             try:

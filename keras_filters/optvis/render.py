@@ -8,8 +8,8 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from keras import ops
 
+from keras_filters import distribution
 from keras_filters.optvis import step as step_lib
 from keras_filters.optvis import transforms as transforms_lib
 
@@ -68,6 +68,8 @@ class Renderer:
         step_size: Step length.
         channels: Channels of the model's input.
         jit_compile: Compile the step with XLA. Defaults to False.
+        placement: Where the images run (`distribution.Placement` and its kinds). Defaults
+            to one device.
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class Renderer:
         step_size: float,
         channels: int,
         jit_compile: bool = False,
+        placement=None,
     ):
         self.extractor = extractor
         self.objective = objective
@@ -104,6 +107,8 @@ class Renderer:
             example_params=self.initial_params([0]),
             jit_compile=jit_compile,
         )
+        self.placement = placement or distribution.Placement()
+        self.placed_step = self.placement.wrap(self.step)
 
     @property
     def total_steps(self) -> int:
@@ -137,32 +142,41 @@ class Renderer:
         Returns:
             A `ChunkResult`.
         """
-        keys = [int(key) for key in keys]
-        target_tensor = ops.convert_to_tensor(np.asarray(targets, dtype=np.int32))
-        step_size = ops.convert_to_tensor(np.float32(self.step_size))
-        params = ops.convert_to_tensor(self.initial_params(keys))
+        count = len(keys)
+        # Padding with copies of the last image makes the chunk divide among the replicas.
+        padding = self.placement.padded_size(count) - count
+        keys = [int(key) for key in keys] + [int(keys[-1])] * padding
+        targets = list(targets) + [targets[-1]] * padding
+        place = self.placement.put
+        target_tensor = place(np.asarray(targets, dtype=np.int32))
+        step_size = place(np.float32(self.step_size))
+        params = place(self.initial_params(keys))
         state = self.update.init_state(params)
         history = []
-        failed_step = np.full(len(keys), -1, dtype=np.int64)
+        failed_step = np.full(count, -1, dtype=np.int64)
         for scale_number, _ in enumerate(optimized_sizes(self.sizes)):
             if scale_number > 0:
-                params = ops.convert_to_tensor(
-                    self.parameterization.resize(np.asarray(params), self.sizes[scale_number])
+                params = place(
+                    self.parameterization.resize(
+                        self.placement.fetch(params), self.sizes[scale_number]
+                    )
                 )
             for _ in range(self.num_steps):
                 draws = transforms_lib.random_draws(
                     self.seed, keys, len(history), self.transforms.num_draws
                 )
-                params, state, losses, finite = self.step(
-                    params, state, target_tensor, step_size, ops.convert_to_tensor(draws)
+                params, state, losses, finite = self.placed_step(
+                    params, state, target_tensor, step_size, place(draws)
                 )
-                losses = np.asarray(losses, dtype=np.float32)
-                newly_failed = ~np.asarray(finite) & (failed_step < 0)
+                losses = self.placement.fetch(losses)[:count].astype(np.float32)
+                finite = self.placement.fetch(finite)[:count].astype(bool)
+                newly_failed = ~finite & (failed_step < 0)
                 failed_step[newly_failed] = len(history)
                 history.append(losses)
                 if on_step is not None:
                     on_step(len(history), losses)
-        params = np.asarray(params)
+        params = self.placement.fetch(params)[:count]
+        keys = keys[:count]
         if len(self.sizes) > 1:
             params = self.parameterization.resize(params, self.sizes[-1])
         loss_history = np.stack(history).astype(np.float32)

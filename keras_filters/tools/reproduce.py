@@ -7,10 +7,10 @@ machine, and the real settings reproduce the published pictures.
 
 import dataclasses
 import html
+import json
 import os
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from urllib.parse import quote
 
@@ -65,6 +65,10 @@ FIGURES = (
 )
 
 
+# Names of the README's table that stand for several figures: dlwp1 is its four layers.
+FIGURE_GROUPS = ("dlwp1",)
+
+
 @dataclasses.dataclass
 class RenderedFigure:
     """A figure after its run: what it is, the settings it ran with, and its run record."""
@@ -73,6 +77,7 @@ class RenderedFigure:
     title: str
     settings: settings_lib.Settings
     record: dict
+    overrides: dict = dataclasses.field(default_factory=dict)
 
 
 def select_figures(names: Sequence[str], figures: Sequence[Figure] = FIGURES) -> list[Figure]:
@@ -81,14 +86,17 @@ def select_figures(names: Sequence[str], figures: Sequence[Figure] = FIGURES) ->
     Raises:
         UsageError: For a name that is not a figure; the message lists the figures.
     """
-    by_name = {figure.name: figure for figure in figures}
-    unknown = [name for name in names if name not in by_name]
+    by_name = {figure.name: [figure] for figure in figures}
+    for group in FIGURE_GROUPS:
+        by_name[group] = [figure for figure in figures if figure.name.startswith(group + "_block")]
+    unknown = [name for name in names if not by_name.get(name)]
     if unknown:
         raise errors.UsageError(
             f"unknown figure {unknown[0]!r}; choose from: "
             + errors.format_choices(unknown[0], by_name, limit=len(by_name))
         )
-    return [by_name[name] for name in names] if names else list(figures)
+    chosen = [figure for name in names for figure in by_name[name]]
+    return list(dict.fromkeys(chosen)) if names else list(figures)
 
 
 def _config_path(figure: Figure) -> tuple[str, str]:
@@ -153,17 +161,40 @@ def reproduce(
     log = log if log is not None else sys.stderr
     planned = [(figure, *figure_settings(figure, overrides)) for figure in figures]
     rendered = []
-    started = time.monotonic()
     for number, (figure, title, settings) in enumerate(planned, start=1):
         print(f"{PROGRAM}: figure {number}/{len(planned)}: {figure.name}", file=log)
         try:
             record = job.run(os.path.join(outdir, figure.name), settings, log=log)
         except errors.UsageError as error:
             raise errors.UsageError(f"figure {figure.name!r}: {error}") from None
-        rendered.append(RenderedFigure(figure, title, settings, record))
-    page = index_html(rendered, overrides, outdir, round(time.monotonic() - started, 1))
+        rendered.append(RenderedFigure(figure, title, settings, record, dict(overrides)))
+    known = list(dict.fromkeys([*FIGURES, *figures]))
+    page = index_html(rendered_figures(outdir, known), outdir)
     artifacts.write_text(os.path.join(outdir, INDEX_FILE), page)
     return rendered
+
+
+def rendered_figures(outdir: str, figures: Sequence[Figure] = FIGURES) -> list[RenderedFigure]:
+    """Every one of `figures` whose run is in `outdir` (from this call or an earlier one), in
+    that order, with the settings it ran with and where they differ from its recipe."""
+    found = []
+    for figure in figures:
+        path = os.path.join(outdir, figure.name, job.RUN_FILE)
+        try:
+            with open(path, encoding="utf-8") as file:
+                record = json.load(file)
+            title, recipe = load_figure_config(figure)
+            settings = settings_lib.Settings.create(record["settings"])
+        except (OSError, ValueError, KeyError):
+            continue  # Not there, unreadable, or written by another version: not shown.
+        ran_with = settings.to_dict()
+        overrides = {
+            key: value
+            for key, value in ran_with.items()
+            if settings_lib.Settings.create(recipe).to_dict()[key] != value
+        }
+        found.append(RenderedFigure(figure, title, settings, record, overrides))
+    return found
 
 
 def command_line(figure: Figure, outdir: str, overrides: dict) -> str:
@@ -198,37 +229,30 @@ code { font-size: 0.95em; }
 """
 
 
-def index_html(
-    rendered: Sequence[RenderedFigure], overrides: dict, outdir: str, seconds: float
-) -> str:
+def index_html(rendered: Sequence[RenderedFigure], outdir: str) -> str:
     """The index page: each figure with its source, model, layer, settings and time taken.
 
     Every value that comes from a config, a model or the command line is escaped.
     """
     defaults = settings_lib.default_settings()
+    seconds = round(sum(float(item.record.get("seconds", 0.0)) for item in rendered), 1)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         "<title>keras-filters: the published figures</title>",
         f"<style>{PAGE_STYLE}</style></head><body>",
         "<h1>keras-filters: the published figures</h1>",
-        f"<p>{len(rendered)} figures in {_escape(seconds)} s.",
+        f"<p>{len(rendered)} figures in {_escape(seconds)} s. Figures made with other weights "
+        "or fewer steps than their recipe's show the pipeline, not the published pictures: "
+        "each says which settings it ran with over its recipe.",
     ]
-    if overrides:
-        shown = ", ".join(
-            f"<code>{_escape(key)}={_escape(value)}</code>" for key, value in overrides.items()
-        )
-        parts.append(
-            f" Settings applied to every figure: {shown}. Figures made with other weights or "
-            "fewer steps than the published ones show the pipeline, not the published pictures."
-        )
     parts.append("</p><ul>")
     for item in rendered:
         anchor = _escape(item.figure.name)
         parts.append(f'<li><a href="#{anchor}">{anchor}</a>: {_escape(item.title)}</li>')
     parts.append("</ul>")
     for item in rendered:
-        parts.append(_figure_section(item, overrides, outdir, defaults))
+        parts.append(_figure_section(item, item.overrides, outdir, defaults))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -263,6 +287,11 @@ def _figure_section(item: RenderedFigure, overrides: dict, outdir: str, defaults
         ("Layer", _escape(record["layer"])),
         ("Mosaic", f"{_escape(size)}; {grid}"),
         ("Time taken", f"{_escape(record['seconds'])} s"),
+        (
+            "Run with, over its recipe",
+            ", ".join(f"<code>{_escape(k)}={_escape(v)}</code>" for k, v in overrides.items())
+            or "the recipe's own settings",
+        ),
     ]
     settings = settings.to_dict()
     changed = [(key, value) for key, value in settings.items() if defaults.get(key) != value]
