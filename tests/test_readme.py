@@ -43,6 +43,11 @@ SHRINKS = [
         "every published figure at full size: random weights, one step, two filters each",
     ),
     (
+        "scripts/atlas.py",
+        ["--config.num_steps=2", "--config.image_size=32"],
+        "every filter of every layer: two steps at 32 px",
+    ),
+    (
         "scripts/benchmark.py",
         [
             "--config.max_filters=2",
