@@ -14,10 +14,11 @@ import os
 import time
 from collections.abc import Sequence
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from benchmarks import flops, reference, report
+from benchmarks import flops, report
 from benchmarks.measure import Measurement, machine_description, matmul_rate, measure
 from keras_filters import errors, pipeline
 from keras_filters.image import deprocess
@@ -85,10 +86,16 @@ def time_reference(
         gradient_epsilon=settings.gradient_epsilon,
     )
     learning_rate = float(settings.step_size)
-    warmup = reference.make_reference_loop(feature_extractor, **loop_settings)
+    if keras.backend.backend() == "jax":
+        make_loop = jax_tools().make_reference_loop
+    else:
+        from benchmarks import reference  # TensorFlow's, imported only where it runs.
+
+        make_loop = reference.make_reference_loop
+    warmup = make_loop(feature_extractor, **loop_settings)
     warmup(int(filter_indices[0]), initial_images[0], 1, learning_rate)
 
-    visualize_filter = reference.make_reference_loop(feature_extractor, **loop_settings)
+    visualize_filter = make_loop(feature_extractor, **loop_settings)
     losses = []
     with measure() as measurement:
         for filter_index, initial_image in zip(filter_indices, initial_images, strict=True):
@@ -108,22 +115,43 @@ def time_reference(
         measurement=measurement,
         losses=np.asarray(losses, dtype=np.float64),
         batch_size=1,
-        traces=visualize_filter.gradient_ascent_step.experimental_get_tracing_count(),
+        traces=reference_traces(visualize_filter),
     )
+
+
+def jax_tools():
+    """The JAX pieces of the benchmark (imported only where Keras runs on JAX)."""
+    from benchmarks import jax_tools as tools
+
+    return tools
+
+
+def traces(step) -> int | None:
+    """How many times the run's step was traced: TensorFlow counts them; JAX does not say."""
+    counter = getattr(step, "experimental_get_tracing_count", None)
+    return counter() if counter else None
+
+
+def reference_traces(visualize_filter) -> int:
+    """Traces (TensorFlow) or compilations (JAX) of the keras.io-style loop's step."""
+    if hasattr(visualize_filter, "compilations"):
+        return visualize_filter.compilations()
+    return visualize_filter.gradient_ascent_step.experimental_get_tracing_count()
 
 
 def warm_up_pipeline(plan: pipeline.Plan) -> None:
     """One step on one full chunk: traces the run's step and creates its kernels."""
     renderer = plan.renderer
     chunk = plan.keys[: plan.batch_size]
-    params = tf.constant(renderer.initial_params(chunk))
-    renderer.step(
+    params = ops.convert_to_tensor(renderer.initial_params(chunk))
+    _, _, losses, _ = renderer.step(
         params,
         renderer.update.init_state(params),
-        tf.constant([plan.targets[key] for key in chunk], tf.int32),
-        tf.constant(np.float32(renderer.step_size)),
-        tf.zeros((len(chunk), renderer.transforms.num_draws)),
+        ops.convert_to_tensor(np.asarray([plan.targets[key] for key in chunk], np.int32)),
+        ops.convert_to_tensor(np.float32(renderer.step_size)),
+        ops.zeros((len(chunk), renderer.transforms.num_draws)),
     )
+    ops.convert_to_numpy(losses)  # JAX runs asynchronously: wait for the step.
 
 
 def time_pipeline(name: str, model, settings: Settings) -> Timing:
@@ -137,7 +165,7 @@ def time_pipeline(name: str, model, settings: Settings) -> Timing:
         measurement=measurement,
         losses=np.asarray(result.losses, dtype=np.float64),
         batch_size=plan.batch_size,
-        traces=plan.renderer.step.experimental_get_tracing_count(),
+        traces=traces(plan.renderer.step),
     )
 
 
@@ -155,17 +183,17 @@ def sweep_batch_sizes(
     rows = []
     for batch_size in batch_sizes:
         keys = [key % plan.num_filters for key in range(batch_size)]
-        params = tf.constant(renderer.initial_params(keys))
+        params = ops.convert_to_tensor(renderer.initial_params(keys))
         state = renderer.update.init_state(params)
-        targets = tf.constant(keys, tf.int32)
-        step_size = tf.constant(np.float32(renderer.step_size))
-        draws = tf.zeros((batch_size, renderer.transforms.num_draws))
+        targets = ops.convert_to_tensor(np.asarray(keys, np.int32))
+        step_size = ops.convert_to_tensor(np.float32(renderer.step_size))
+        draws = ops.zeros((batch_size, renderer.transforms.num_draws))
         params, state, losses, _ = renderer.step(params, state, targets, step_size, draws)
-        losses.numpy()
+        ops.convert_to_numpy(losses)
         started = time.perf_counter()
         for _ in range(num_steps):
             params, state, losses, _ = renderer.step(params, state, targets, step_size, draws)
-            losses.numpy()  # The pipeline reads the losses every step too.
+            ops.convert_to_numpy(losses)  # The pipeline reads the losses every step too.
         per_image_step = (time.perf_counter() - started) / (num_steps * batch_size)
         rows.append(
             {

@@ -11,7 +11,7 @@ gradient only and TensorFlow prunes what nothing uses. So one step of one image 
 
 from collections.abc import Sequence
 
-import tensorflow as tf
+import keras
 
 # An ascent step is the forward pass plus the input gradient, which costs as much again.
 STEP_FLOPS_PER_FORWARD_FLOP = 2
@@ -25,8 +25,15 @@ def forward_flops(feature_extractor, image_size: int) -> int:
         image_size: Height and width of the image.
 
     Returns:
-        The profiler's float-operation count of the traced forward graph.
+        The profiler's float-operation count of the traced forward graph; under Keras on JAX,
+        XLA's count of the compiled forward pass.
     """
+    if keras.backend.backend() == "jax":
+        from benchmarks import jax_tools
+
+        return jax_tools.forward_flops(feature_extractor, image_size)
+    import tensorflow as tf
+
     channels = int(feature_extractor.input_shape[-1])
     spec = tf.TensorSpec((1, image_size, image_size, channels), tf.float32)
     graph = (

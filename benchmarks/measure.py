@@ -7,7 +7,6 @@ import platform
 import time
 
 import keras
-import tensorflow as tf
 
 
 @dataclasses.dataclass
@@ -69,18 +68,30 @@ def memory_bytes(field: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux.
 
 
+def best_seconds(run, repeats: int) -> float:
+    """The shortest of `repeats` timed calls of `run()`, after one untimed call (warm-up)."""
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def matmul_rate(dtype: str, size: int, repeats: int) -> float:
     """The best rate, in GFLOP/s, of a `size`×`size` matrix product of `dtype` over `repeats`."""
+    if keras.backend.backend() == "jax":
+        from benchmarks import jax_tools
+
+        return jax_tools.matmul_rate(dtype, size, repeats)
+    import tensorflow as tf
+
     generator = tf.random.Generator.from_seed(0)
     left = tf.cast(generator.normal((size, size)), dtype)
     right = tf.cast(generator.normal((size, size)), dtype)
     product = tf.function(tf.linalg.matmul)
-    product(left, right).numpy()  # Trace and warm up.
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        product(left, right).numpy()
-        best = min(best, time.perf_counter() - started)
+    best = best_seconds(lambda: product(left, right).numpy(), repeats)
     return 2.0 * size**3 / best / 1e9
 
 
@@ -99,13 +110,23 @@ def machine_description() -> dict:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         memory = None
-    return {
+    machine = {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_bytes": memory,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+    if keras.backend.backend() == "jax":
+        from benchmarks import jax_tools
+
+        return {**machine, **jax_tools.devices()}
+    import tensorflow as tf
+
+    return {
+        **machine,
         "devices": [device.name for device in tf.config.list_logical_devices()],
         "tensorflow": tf.__version__,
-        "keras": keras.__version__,
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),

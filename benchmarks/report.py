@@ -105,8 +105,13 @@ def format_table(report: dict) -> str:
         f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s "
         f"(best of {report['matmul']['repeats']} before and {report['matmul']['repeats']} after "
         "the runs).",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, TensorFlow "
-        f"{machine['tensorflow']}, Keras {machine['keras']}; load average "
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, "
+        + (
+            f"JAX {machine['jax']} on {machine['device_kind']}"
+            if machine.get("backend") == "jax"
+            else f"TensorFlow {machine['tensorflow']}"
+        )
+        + f", Keras {machine['keras']}; load average "
         f"{report['load_average']['start'][0]:.2f} at start, "
         f"{report['load_average']['end'][0]:.2f} at end.",
         f"{report['warmup']}.",

@@ -44,6 +44,7 @@ GROUPS = (
     "Execution",
     "Scale-out",
     "Published figures",
+    "Atlas",
 )
 
 
@@ -379,6 +380,28 @@ class Settings:
     )
     panel_titles: tuple = setting(
         (), "One title per panel layer; empty: the layer names.", "Published figures", names=True
+    )
+
+    # --- Atlas ---
+    atlas_layers: tuple = setting(
+        (),
+        "The layers scripts/atlas.py visualizes, every filter of each; empty: every "
+        "visualizable layer of the model (those --list_layers prints).",
+        "Atlas",
+        names=True,
+    )
+    examples_dir: str = setting(
+        "",
+        "A folder of your images (JPEG, PNG, any size) in which scripts/atlas.py finds each "
+        "filter's most exciting crops; empty: the atlas shows none.",
+        "Atlas",
+    )
+    examples_top_k: int = setting(
+        9,
+        "How many dataset examples (crops) the atlas shows per filter.",
+        "Atlas",
+        valid=lambda v: v >= 1,
+        requirement="an integer ≥ 1",
     )
 
     @classmethod

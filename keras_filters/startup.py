@@ -1,7 +1,6 @@
 """Imports Keras and its backend before a command's flags are parsed, without start-up chatter."""
 
 import contextlib
-import importlib.util
 import os
 import sys
 
@@ -45,12 +44,6 @@ def import_backend_quietly() -> None:
         return
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with quiet_stderr():
-        import keras
-
         from keras_filters import backends
 
         backends.current().probe_devices()  # The CUDA probe logs on first use, not import.
-        if keras.backend.backend() != "tensorflow" and importlib.util.find_spec("tensorflow"):
-            # Keras still reads legacy .h5 files through TensorFlow where it is installed,
-            # and TensorFlow's start-up lines would come then, unfiltered.
-            import tensorflow  # noqa: F401

@@ -159,3 +159,14 @@ def run_command(*args, cwd=REPO_ROOT, timeout=300, environment=None) -> subproce
         text=True,
         timeout=timeout,
     )
+
+
+# Filled by test_atlas_browser.py when Chromium or chromedriver is missing outside CI.
+BROWSER_NOT_RUN = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Says loudly, after the results, that the browser test could not run here."""
+    for message in BROWSER_NOT_RUN:
+        terminalreporter.section("browser test NOT RUN", sep="!", red=True, bold=True)
+        terminalreporter.write_line(message, red=True, bold=True)

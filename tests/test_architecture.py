@@ -7,8 +7,13 @@ import os
 import pytest
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "keras_filters")
-# Modules that may import a backend framework: the backends themselves.
-BACKEND_MODULES = ("keras_filters.backends.tensorflow", "keras_filters.backends.jax")
+# Modules that may import a backend framework: the backends themselves, and the one module
+# that knows about distribution (tf.distribute, jax.sharding).
+BACKEND_MODULES = (
+    "keras_filters.backends.tensorflow",
+    "keras_filters.backends.jax",
+    "keras_filters.distribution",
+)
 
 
 def module_name(path: str) -> str:

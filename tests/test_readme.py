@@ -43,6 +43,11 @@ SHRINKS = [
         "every published figure at full size: random weights, one step, two filters each",
     ),
     (
+        "scripts/atlas.py",
+        ["--config.num_steps=2", "--config.image_size=32"],
+        "every filter of every layer: two steps at 32 px",
+    ),
+    (
         "scripts/benchmark.py",
         [
             "--config.max_filters=2",
@@ -77,11 +82,15 @@ def blocks(language: str) -> list[str]:
     return found
 
 
+def bash_blocks() -> list[list[str]]:
+    """Each ```bash block's lines: a block runs in one scratch folder, line after line."""
+    return [
+        [line.strip() for line in block.splitlines() if line.strip()] for block in blocks("bash")
+    ]
+
+
 def bash_lines() -> list[str]:
-    lines = []
-    for block in blocks("bash"):
-        lines += [line.strip() for line in block.splitlines() if line.strip()]
-    return lines
+    return [line for block in bash_blocks() for line in block]
 
 
 def runnable(line: str) -> list[list[str]]:
@@ -93,6 +102,16 @@ def runnable(line: str) -> list[list[str]]:
             continue
         commands.append(words)
     return commands
+
+
+def environment_of(words: list[str]) -> tuple[dict, list[str]]:
+    """The NAME=VALUE words before a command, as variables, and the command."""
+    variables = {}
+    while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
+        name, _, value = words[0].partition("=")
+        variables[name] = value
+        words = words[1:]
+    return variables, words
 
 
 def prepared(words: list[str], scratch: str) -> list[str]:
@@ -113,16 +132,18 @@ def prepared(words: list[str], scratch: str) -> list[str]:
     return [
         f"--outdir={os.path.join(scratch, word.split('=', 1)[1])}"
         if word.startswith("--outdir=")
+        else os.path.join(scratch, word)
+        if word.startswith("out/")  # merge.py's shard folders
         else word
         for word in words
     ]
 
 
-def run(words: list[str], cwd: str) -> subprocess.CompletedProcess:
+def run(words: list[str], cwd: str, variables=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         words,
         cwd=cwd,
-        env=command_environment(),
+        env=command_environment(**(variables or {})),
         capture_output=True,
         text=True,
         timeout=600,
@@ -131,12 +152,16 @@ def run(words: list[str], cwd: str) -> subprocess.CompletedProcess:
 
 def test_every_bash_line_is_run_or_says_why_not():
     for line in bash_lines():
-        assert runnable(line) or any(line.startswith(prefix) for prefix in NOT_RUN), line
+        comment = line.startswith("#")
+        assert runnable(line) or comment or any(line.startswith(p) for p in NOT_RUN), line
 
 
-@pytest.mark.parametrize("line", bash_lines())
-def test_readme_command_runs(line, tmp_path):
-    for words in runnable(line):
+@pytest.mark.parametrize("block", bash_blocks(), ids=[block[0][:60] for block in bash_blocks()])
+def test_readme_commands_run(block, tmp_path):
+    for words in (words for line in block for words in runnable(line)):
+        variables, words = environment_of(words)
+        if variables.get("KERAS_BACKEND") == "jax":
+            variables["JAX_PLATFORMS"] = "cpu"  # These machines have no accelerator.
         if words[:2] == ["keras-filters", "--resume"]:
             # The README interrupts the run before with Ctrl-C; here it ran to the end, so
             # there is nothing to resume: the command says so, in one line.
@@ -144,7 +169,7 @@ def test_readme_command_runs(line, tmp_path):
             assert finished.returncode == 2
             assert "holds no unfinished run to resume" in finished.stderr
             continue
-        finished = run(prepared(words, str(tmp_path)), REPO_ROOT)
+        finished = run(prepared(words, str(tmp_path)), REPO_ROOT, variables)
         assert finished.returncode == 0, (words, finished.stderr[-2000:])
         assert "Traceback" not in finished.stderr
 

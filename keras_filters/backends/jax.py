@@ -4,6 +4,8 @@ The model's variables are arguments of the compiled function, not constants bake
 compilation stays fast for large models; `jax.jit` compiles once per batch and image shape.
 """
 
+import importlib.util
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,7 +52,7 @@ def activation_bytes(model, shape: tuple) -> int:
 
     program = jax.make_jaxpr(forward)(jax.ShapeDtypeStruct(shape, "float32"))
     total = 0
-    for equation in _equations(program.jaxpr):
+    for equation in equations(program.jaxpr):
         for variable in equation.outvars:
             aval = variable.aval
             if np.issubdtype(aval.dtype, np.floating):
@@ -58,7 +60,7 @@ def activation_bytes(model, shape: tuple) -> int:
     return total
 
 
-def _equations(jaxpr):
+def equations(jaxpr):
     """Every equation of a JAX program, with nested programs (jit calls) opened up."""
     for equation in jaxpr.eqns:
         nested = [
@@ -68,7 +70,7 @@ def _equations(jaxpr):
         ]
         if nested:
             for inner in nested:
-                yield from _equations(inner)
+                yield from equations(inner)
         else:
             yield equation
 
@@ -82,5 +84,12 @@ def free_device_memory() -> int | None:
 
 
 def probe_devices() -> list:
-    """Lists the devices (JAX looks for accelerators on first use)."""
-    return jax.devices()
+    """Lists the devices (JAX looks for accelerators on first use).
+
+    Keras still reads legacy .h5 files through TensorFlow where it is installed; it is loaded
+    here too, so that its start-up lines come while the caller silences them.
+    """
+    devices = jax.devices()
+    if importlib.util.find_spec("tensorflow"):
+        import tensorflow  # noqa: F401
+    return devices

@@ -361,7 +361,8 @@ def _versions() -> dict:
 
 
 def _layer_record(facts: dict, result, selection) -> dict:
-    """A layer's run: per filter, its final loss and state, and the mosaic's filters."""
+    """A layer's run: per filter, its final loss, state and loss curve, and the mosaic's
+    filters."""
     return {
         **facts,
         "versions": _versions(),
@@ -379,9 +380,16 @@ def _layer_record(facts: dict, result, selection) -> dict:
                 "dead": bool(dead),
                 "failed": bool(failed_step >= 0),
                 "failed_step": int(failed_step) if failed_step >= 0 else None,
+                # The objective at every step (null where it was not finite): the loss curve.
+                "loss_history": [float(value) for value in history],
             }
-            for index, loss, dead, failed_step in zip(
-                result.filter_indices, result.losses, result.dead, result.failed_step, strict=True
+            for index, loss, dead, failed_step, history in zip(
+                result.filter_indices,
+                result.losses,
+                result.dead,
+                result.failed_step,
+                result.loss_history.T,
+                strict=True,
             )
         ],
         "mean_loss": float(np.nanmean(result.losses)) if np.isfinite(result.losses).any() else None,

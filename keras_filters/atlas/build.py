@@ -1,0 +1,358 @@
+"""Builds the atlas of a model: every filter of every chosen layer, then the static site.
+
+Each layer is one ordinary run (`job.run`) of every filter, tiles saved, into
+OUTDIR/layers/<layer folder>/, so a layer is batched, shows progress, resumes from its progress
+folder after an interruption and splits into shards exactly as a single-layer run does. A layer
+whose run.json says it finished with the same settings is not run again, so running the same
+command after an interruption goes on with the first unfinished layer. The site is written only
+once every layer is done, from the layers' run records and tiles, so an interrupted and resumed
+atlas ends with the same pages as an uninterrupted one (only the times differ).
+
+With `num_shards` > 1, each shard runs its share of every layer into
+OUTDIR/layers/<layer folder>/shard-<k>/ (the shards share OUTDIR); the shard that finds all
+shards finished merges each layer (`job.merge`) and writes the site.
+
+Layout, relative to OUTDIR:
+
+    index.html, <layer folder>/index.html, <layer folder>/filter-NNNN.html   the site
+    atlas.json                       the site's data (site.atlas_from_dict reads it)
+    layers/<layer folder>/           the layer's run: mosaic.png, run.json, tiles/, examples/
+"""
+
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+from keras_filters import errors, pipeline
+from keras_filters.atlas import examples as examples_lib
+from keras_filters.atlas import measures, site
+from keras_filters.atlas import receptive_field as receptive_field_lib
+from keras_filters.job import artifacts, merge
+from keras_filters.job import run as job
+from keras_filters.model import extractor
+from keras_filters.settings import Settings
+
+ATLAS_FILE = "atlas.json"
+LAYERS_FOLDER = "layers"
+EXAMPLES_FOLDER = "examples"
+EXAMPLES_FILE = "examples.json"
+# The atlas's own settings, which do not change what a layer's run computes.
+ATLAS_SETTINGS = ("atlas_layers", "examples_dir", "examples_top_k")
+
+
+@dataclasses.dataclass(frozen=True)
+class AtlasResult:
+    """What `build_atlas` did.
+
+    Attributes:
+        pages: The pages written, relative to the outdir; empty while shards are missing.
+        layers: The layers' names, in atlas order.
+        num_filters: Filters in all.
+        num_dead: Dead filters in all.
+        num_failed: Failed filters in all.
+        waiting_for: The shards not yet finished (empty without shards, or when all are done).
+        notes: Things the user should know (input size taken from the model, layers without
+            examples).
+    """
+
+    pages: tuple
+    layers: tuple
+    num_filters: int
+    num_dead: int
+    num_failed: int
+    waiting_for: tuple = ()
+    notes: tuple = ()
+
+
+def layer_settings(settings: Settings, layer: str) -> Settings:
+    """The settings of one layer's run: every filter, in index order, tiles saved."""
+    defaults = Settings.create()
+    return settings.replace(
+        layer=layer,
+        max_filters=0,
+        filter_indices=(),
+        selection="first",
+        grid_rows=0,
+        grid_cols=0,
+        save_tiles=True,
+        panel_layers=(),
+        panel_titles=(),
+        **{name: getattr(defaults, name) for name in ATLAS_SETTINGS},
+    )
+
+
+def _plain(value):
+    """A value as JSON gives it back: tuples become lists."""
+    return json.loads(json.dumps(artifacts._json_safe(value)))
+
+
+def _finished_record(folder: str, settings: Settings) -> dict | None:
+    """The run record in `folder` if that run finished with `settings`, else None."""
+    path = os.path.join(folder, job.RUN_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        record = artifacts.read_json(path)
+    except (OSError, ValueError):
+        return None
+    if record.get("complete") and record.get("settings") == _plain(settings.to_dict()):
+        return record
+    return None
+
+
+def _shard_folder(layer_folder: str, shard_index: int) -> str:
+    return os.path.join(layer_folder, f"shard-{shard_index}")
+
+
+def _shard_finished(folder: str, settings: Settings) -> bool:
+    return _finished_record(folder, settings) is not None and os.path.isfile(
+        os.path.join(folder, job.SHARD_FILE)
+    )
+
+
+def build_atlas(
+    outdir: str,
+    settings: Settings,
+    *,
+    image_size_given: bool = True,
+    log=None,
+) -> AtlasResult:
+    """Runs every filter of the chosen layers and writes the atlas site into `outdir`.
+
+    Args:
+        outdir: The site folder; created if missing.
+        settings: The recipe's settings; `atlas_layers` picks the layers (empty: every
+            visualizable layer), `examples_dir` adds dataset examples. `layer`, `max_filters`,
+            `filter_indices` and the mosaic's grid are set per layer.
+        image_size_given: The user set `image_size`; when False and the model fixes its input
+            size, the atlas takes the model's size. Defaults to True.
+        log: Stream for progress lines and notes. Defaults to sys.stderr.
+
+    Returns:
+        An AtlasResult.
+
+    Raises:
+        UsageError: For a layer that cannot be visualized, an examples folder without images,
+            or an outdir that cannot be written; nothing is written then.
+        RunInterrupted: After SIGINT or SIGTERM, once the running layer saved what it finished;
+            the same call again goes on from there.
+    """
+    log = log if log is not None else sys.stderr
+    artifacts.check_outdir(outdir)
+    model = pipeline.load_model(settings.model, settings)
+    settings, note = pipeline.fit_input_size(model, settings, image_size_given)
+    notes = [note] if note else []
+    names = list(settings.atlas_layers) or [info.name for info in extractor.list_layers(model)]
+    if not names:
+        raise errors.UsageError(f"model {model.name!r} has no layer to visualize")
+    infos = [extractor.find_layer(model, name) for name in names]
+    image_files = []
+    if settings.examples_dir:
+        try:
+            image_files = examples_lib.list_images(settings.examples_dir)
+        except ValueError as error:
+            raise errors.UsageError(str(error)) from None
+    folders = [site.layer_folder(position, info.name) for position, info in enumerate(infos)]
+    records = []
+    for position, (info, folder) in enumerate(zip(infos, folders, strict=True)):
+        run_settings = layer_settings(settings, info.name)
+        layer_outdir = os.path.join(outdir, LAYERS_FOLDER, folder)
+        title = f"atlas: layer {position + 1}/{len(infos)} {info.name} ({info.num_filters} filters)"
+        unsharded = run_settings.replace(num_shards=1, shard_index=0)
+        record = _finished_record(layer_outdir, unsharded)
+        if record is not None:
+            print(f"{title}: done before", file=log)
+        elif settings.num_shards > 1:
+            shard_outdir = _shard_folder(layer_outdir, settings.shard_index)
+            if _shard_finished(shard_outdir, run_settings):
+                print(f"{title}: shard {settings.shard_index} done before", file=log)
+            else:
+                print(f"{title}: shard {settings.shard_index} of {settings.num_shards}", file=log)
+                job.run(shard_outdir, run_settings, log=log)
+        else:
+            print(title, file=log)
+            record = job.run(layer_outdir, run_settings, log=log)
+        records.append(record)
+    if settings.num_shards > 1:
+        waiting = sorted(
+            {
+                shard
+                for info, folder, record in zip(infos, folders, records, strict=True)
+                if record is None
+                for shard in range(settings.num_shards)
+                if not _shard_finished(
+                    _shard_folder(os.path.join(outdir, LAYERS_FOLDER, folder), shard),
+                    layer_settings(settings, info.name).replace(shard_index=shard),
+                )
+            }
+        )
+        if waiting:
+            return AtlasResult((), tuple(names), 0, 0, 0, tuple(waiting), tuple(notes))
+        for position, (folder, record) in enumerate(zip(folders, records, strict=True)):
+            if record is None:
+                layer_outdir = os.path.join(outdir, LAYERS_FOLDER, folder)
+                shard_folders = [
+                    _shard_folder(layer_outdir, shard) for shard in range(settings.num_shards)
+                ]
+                records[position] = merge.merge(layer_outdir, shard_folders, log=log)
+    layers = []
+    for info, folder, record in zip(infos, folders, records, strict=True):
+        found = {}
+        if image_files:
+            found, why_not = _layer_examples(
+                outdir, model, settings, info.name, folder, image_files
+            )
+            if why_not:
+                notes.append(f"no dataset examples for layer {info.name!r}: {why_not}")
+                print(f"atlas: {notes[-1]}", file=log)
+        layers.append(_layer_entry(outdir, info, folder, record, found))
+    atlas = site.Atlas(
+        _model_summary(model, settings, sum(len(layer.filters) for layer in layers)), tuple(layers)
+    )
+    artifacts.write_json(os.path.join(outdir, ATLAS_FILE), atlas_to_dict(atlas))
+    pages = site.write_site(outdir, atlas)
+    return AtlasResult(
+        tuple(pages),
+        tuple(names),
+        sum(layer.num_filters for layer in layers),
+        sum(layer.num_dead for layer in layers),
+        sum(layer.num_failed for layer in layers),
+        (),
+        tuple(notes),
+    )
+
+
+def _model_summary(model, settings: Settings, num_filters: int) -> site.ModelSummary:
+    """The index page's table: the model and the recipe's main numbers (nothing timed)."""
+    details = (
+        ("model", settings.model),
+        ("parameters", f"{model.count_params():,}"),
+        ("input size", f"{settings.image_size}x{settings.image_size} px"),
+        ("filters", str(num_filters)),
+        (
+            "ascent",
+            f"{settings.num_steps} steps of {settings.step_size:g} along the "
+            f"{settings.gradient_normalization}-normalized gradient"
+            + (f", {settings.num_upscalings} upscalings" if settings.num_upscalings else ""),
+        ),
+        (
+            "initial noise",
+            f"{settings.init_distribution} [{settings.init_low:g}, {settings.init_high:g})",
+        ),
+        ("seed", str(settings.seed)),
+    )
+    return site.ModelSummary(model.name, details)
+
+
+def _tile_path(folder: str, index: int) -> str:
+    return f"{LAYERS_FOLDER}/{folder}/{job.TILES_FOLDER}/filter_{index:04d}.png"
+
+
+def _layer_entry(outdir: str, info, folder: str, record: dict, found: dict) -> site.LayerEntry:
+    """A layer of the site from its run record, its tiles and its dataset examples."""
+    entries = []
+    for item in record["filters"]:
+        index = int(item["index"])
+        image = _tile_path(folder, index)
+        high_frequency = None
+        if not item["failed"]:
+            with Image.open(os.path.join(outdir, *image.split("/"))) as tile:
+                high_frequency = measures.high_frequency_fraction(np.asarray(tile))
+        entries.append(
+            site.FilterEntry(
+                index=index,
+                image=image,
+                objective=np.nan if item["loss"] is None else float(item["loss"]),
+                dead=bool(item["dead"]) and not item["failed"],
+                failed=bool(item["failed"]),
+                robustness=None,
+                high_frequency=high_frequency,
+                loss_curve=tuple(
+                    np.nan if value is None else float(value)
+                    for value in item.get("loss_history", ())
+                ),
+                examples=found.get(index, ()),
+            )
+        )
+    mosaic = record["mosaic"].get("file")
+    return site.LayerEntry(
+        name=info.name,
+        type=info.type,
+        output_shape=tuple(info.output_shape or ()),
+        num_filters=info.num_filters,
+        num_dead=sum(entry.dead for entry in entries),
+        seconds=float(record.get("seconds", 0.0)),
+        mosaic=f"{LAYERS_FOLDER}/{folder}/{mosaic}" if mosaic else None,
+        filters=tuple(entries),
+        num_failed=sum(entry.failed for entry in entries),
+    )
+
+
+def _layer_examples(outdir, model, settings: Settings, layer: str, folder: str, image_files):
+    """A layer's dataset examples, found once and kept in its examples.json.
+
+    Returns:
+        ({filter index: tuple of site.ExampleCrop}, None), or ({}, why) for a layer whose
+        receptive field cannot be computed.
+    """
+    layer_outdir = os.path.join(outdir, LAYERS_FOLDER, folder)
+    key = {
+        "examples_dir": os.path.abspath(settings.examples_dir),
+        "files": len(image_files),
+        "top_k": settings.examples_top_k,
+        "image_size": settings.image_size,
+    }
+    saved_path = os.path.join(layer_outdir, EXAMPLES_FILE)
+    if os.path.isfile(saved_path):
+        saved = artifacts.read_json(saved_path)
+        if saved.get("key") == key:
+            return _examples_from_dict(saved["filters"]), saved.get("why_not")
+    try:
+        field = receptive_field_lib.receptive_field(model, layer, settings.image_size)
+    except (ValueError, KeyError) as error:
+        found, why_not = {}, str(error)
+    else:
+        features = extractor.build_feature_extractor(model, layer)
+        result = examples_lib.scan(
+            features,
+            image_files,
+            field,
+            top_k=settings.examples_top_k,
+            batch_size=16,
+        )
+        crops = examples_lib.cut_crops(result)
+        found = examples_lib.write_crops(
+            result, crops, outdir, f"{LAYERS_FOLDER}/{folder}/{EXAMPLES_FOLDER}"
+        )
+        why_not = None
+    artifacts.write_json(
+        saved_path,
+        {
+            "key": key,
+            "why_not": why_not,
+            "filters": {
+                str(index): [dataclasses.asdict(crop) for crop in crops]
+                for index, crops in found.items()
+            },
+        },
+    )
+    return found, why_not
+
+
+def _examples_from_dict(data: dict) -> dict:
+    return {
+        int(index): tuple(site.ExampleCrop(**crop) for crop in crops)
+        for index, crops in data.items()
+    }
+
+
+def atlas_to_dict(atlas: site.Atlas) -> dict:
+    """The atlas as plain data, as `site.atlas_from_dict` reads it."""
+    return {
+        "model": {"name": atlas.model.name, "details": [list(row) for row in atlas.model.details]},
+        "layers": [dataclasses.asdict(layer) for layer in atlas.layers],
+    }

@@ -1,0 +1,228 @@
+"""The atlas end to end: scripts/atlas.py on the demo model, interrupted and resumed, shards, a
+hostile layer name, and the high-frequency measure."""
+
+import os
+import re
+import signal
+import subprocess
+
+import atlas_fake
+import keras
+import numpy as np
+import pytest
+from conftest import SMALL_RUN, command_environment
+from PIL import Image
+
+from keras_filters import settings as settings_lib
+from keras_filters.atlas import build, measures, site
+from keras_filters.job import artifacts
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The quickstart recipe, shrunken: 2 steps at 32 px; three dataset examples per filter.
+SHRUNKEN = ("--config.num_steps=2", "--config.image_size=32", "--config.examples_top_k=3")
+DEMO_LAYERS = {"conv1": 16, "pool1": 16, "conv2": 32, "pool2": 32, "conv3": 64}
+DEMO_LAYERS.update({"global_pool": 64, "logits": 6})
+# The script runs as a user runs it once, under the default backend; the library path below it
+# (build_atlas) is tested under every backend by the in-process tests further down.
+script_test = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the atlas script runs end to end once, under the default backend (TensorFlow)",
+)
+
+
+def atlas_command(outdir, examples_dir) -> list:
+    return [
+        "python3",
+        os.path.join(REPO_ROOT, "scripts", "atlas.py"),
+        "--config=configs/quickstart.py",
+        f"--outdir={outdir}",
+        f"--config.examples_dir={examples_dir}",
+        *SHRUNKEN,
+    ]
+
+
+def pages(outdir) -> dict:
+    """{page: its text} for every page of a site, with the times (which differ between any two
+    runs) masked."""
+    found = {}
+    for folder, _, names in os.walk(outdir):
+        for name in names:
+            if name.endswith(".html"):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as file:
+                    text = file.read()
+                text = re.sub(r"[0-9.e+-]+ s\.</p>", "TIME s.</p>", text)
+                text = re.sub(r'<td class="number">[^<]*</td></tr>', "TIME</tr>", text)
+                found[os.path.relpath(path, outdir)] = text
+    return found
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Eight small pictures of different sizes: stripes and blobs in random colours."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for number in range(8):
+        height, width = rng.integers(24, 80, 2)
+        rows, cols = np.indices((height, width))
+        stripes = ((rows + (number % 3) * cols) // (2 + number % 4)) % 2
+        pixels = stripes[..., None] * rng.uniform(0, 255, 3) + rng.uniform(
+            0, 40, (height, width, 3)
+        )
+        Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(folder / f"photo_{number}.png")
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def demo_atlas(tmp_path_factory, photos):
+    """The atlas of the demo model, built by the real script in one uninterrupted run."""
+    outdir = str(tmp_path_factory.mktemp("atlas") / "site")
+    process = subprocess.run(
+        atlas_command(outdir, photos),
+        cwd=REPO_ROOT,
+        env=command_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    return outdir, process
+
+
+@script_test
+def test_the_script_builds_a_page_per_filter_with_every_link_resolving(demo_atlas):
+    outdir, process = demo_atlas
+    assert "7 layers, 230 filters" in process.stdout
+    assert site.broken_references(outdir) == []
+    data = artifacts.read_json(os.path.join(outdir, build.ATLAS_FILE))
+    assert {layer["name"]: layer["num_filters"] for layer in data["layers"]} == DEMO_LAYERS
+    for position, layer in enumerate(data["layers"]):
+        folder = os.path.join(outdir, site.layer_folder(position, layer["name"]))
+        assert sorted(os.listdir(folder)) == sorted(
+            ["index.html"] + [site.filter_page(index) for index in range(layer["num_filters"])]
+        )
+        for entry in layer["filters"]:
+            assert len(entry["loss_curve"]) == 2  # num_steps
+            assert entry["loss_curve"][-1] == pytest.approx(entry["objective"])
+            assert entry["failed"] or 0 <= entry["high_frequency"] <= 1
+
+
+@script_test
+def test_each_live_filter_page_shows_its_examples_in_descending_order(demo_atlas):
+    outdir, _ = demo_atlas
+    data = artifacts.read_json(os.path.join(outdir, build.ATLAS_FILE))
+    for position, layer in enumerate(data["layers"]):
+        for entry in layer["filters"]:
+            activations = [example["activation"] for example in entry["examples"]]
+            assert len(activations) == 3 and activations == sorted(activations, reverse=True)
+            page = os.path.join(
+                outdir, site.layer_folder(position, layer["name"]), site.filter_page(entry["index"])
+            )
+            with open(page, encoding="utf-8") as file:
+                text = file.read()
+            for example in entry["examples"]:
+                assert os.path.basename(example["image"]) in text
+
+
+@script_test
+def test_interrupted_with_sigint_and_run_again_it_gives_the_same_site(demo_atlas, photos, tmp_path):
+    reference, _ = demo_atlas
+    outdir = str(tmp_path / "site")
+    process = subprocess.Popen(
+        atlas_command(outdir, photos),
+        cwd=REPO_ROOT,
+        env=command_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in process.stderr:  # Halfway: once the fourth of seven layers has started.
+        seen.append(line)
+        if line.startswith("atlas: layer 4/7"):
+            process.send_signal(signal.SIGINT)
+            break
+    seen.append(process.stderr.read())
+    assert process.wait(timeout=120) == 128 + signal.SIGINT, "".join(seen)[-3000:]
+    assert not os.path.exists(os.path.join(outdir, site.INDEX_PAGE))
+    again = subprocess.run(
+        atlas_command(outdir, photos),
+        cwd=REPO_ROOT,
+        env=command_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "done before" in again.stderr
+    assert pages(outdir) == pages(reference)
+
+
+def small_model_file(folder, model_name: str = "small") -> str:
+    """Two conv layers and a dense head, saved as .keras."""
+    initializer = keras.initializers.GlorotUniform(seed=1)
+    inputs = keras.Input((None, None, 3), name="image")
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="conv_a", kernel_initializer=initializer)(
+        inputs
+    )
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv_b", kernel_initializer=initializer)(
+        x
+    )
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(2, name="logits", kernel_initializer=initializer)(x)
+    path = os.path.join(folder, "small.keras")
+    keras.Model(inputs, outputs, name=model_name).save(path)
+    return path
+
+
+def small_settings(model_path: str, **changes) -> settings_lib.Settings:
+    return settings_lib.Settings.create(
+        {**SMALL_RUN, "num_steps": 2, "batch_size": 3}, model=model_path, **changes
+    )
+
+
+def test_a_hostile_model_name_is_escaped_on_every_page(tmp_path):
+    # Keras refuses such a layer name under TensorFlow (not a valid scope name), but not such a
+    # model name; hostile layer names are tested on the site itself (test_atlas_site.py).
+    hostile = atlas_fake.HOSTILE_NAME
+    path = small_model_file(str(tmp_path), hostile)
+    outdir = str(tmp_path / "site")
+    result = build.build_atlas(outdir, small_settings(path), log=open(os.devnull, "w"))
+    assert result.layers == ("conv_a", "conv_b", "pool", "logits")
+    assert site.broken_references(outdir) == []
+    escaped = "&lt;img src=x onerror=alert(1)&gt;"
+    for page, text in pages(outdir).items():
+        assert hostile not in text and escaped in text, page
+
+
+def test_shards_give_the_same_site_as_one_job(tmp_path):
+    path = small_model_file(str(tmp_path))
+    quiet = open(os.devnull, "w")
+    whole = str(tmp_path / "whole")
+    build.build_atlas(whole, small_settings(path, atlas_layers=("conv_b",)), log=quiet)
+    sharded = str(tmp_path / "sharded")
+    first = build.build_atlas(
+        sharded, small_settings(path, atlas_layers=("conv_b",), num_shards=2), log=quiet
+    )
+    assert first.waiting_for == (1,) and first.pages == ()
+    second = build.build_atlas(
+        sharded,
+        small_settings(path, atlas_layers=("conv_b",), num_shards=2, shard_index=1),
+        log=quiet,
+    )
+    assert second.waiting_for == () and second.num_filters == 4
+    assert pages(sharded) == pages(whole)
+
+
+def test_high_frequency_fraction_of_noise_pictures_and_checkerboards():
+    rng = np.random.default_rng(0)
+    assert measures.high_frequency_fraction(rng.normal(size=(96, 96, 3))) == pytest.approx(
+        1 - np.pi / 16, abs=0.02
+    )
+    checkerboard = np.indices((32, 32)).sum(axis=0) % 2 * 255
+    assert measures.high_frequency_fraction(checkerboard.astype(np.uint8)) == pytest.approx(1.0)
+    ramp = np.sin(np.linspace(0, 3, 64))[None, :, None] * np.ones((64, 1, 3)) + 7.0
+    assert measures.high_frequency_fraction(ramp) < 0.01
+    assert measures.high_frequency_fraction(np.full((8, 8, 3), 9.0)) is None
+    with pytest.raises(ValueError, match="shape"):
+        measures.high_frequency_fraction(np.zeros(5))

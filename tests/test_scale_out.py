@@ -1,0 +1,225 @@
+"""Scale-out: replicas, workers and shards give the images of a one-device run.
+
+Each distributed run happens in fresh processes: TensorFlow splits the host CPU into logical
+devices, and a cluster's strategy starts, only before its runtime starts; JAX fixes its host
+device count at start.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO_ROOT, command_line, run_command
+
+# tf.distribute strategies are the TensorFlow backend's (the command runs on this process's).
+tensorflow_only = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="tf.distribute strategies run under the TensorFlow backend",
+)
+
+SMALL = [
+    "--config=quickstart",
+    "--config.filter_indices=(0, 5, 9, 12, 3)",  # an odd number of filters
+    "--config.batch_size=4",
+    "--config.num_steps=3",
+    "--config.image_size=24",
+    "--config.save_tiles=true",
+]
+TWO_CPUS = ["--config.strategy=mirrored", '--config.devices=("/cpu:0", "/cpu:1")']
+
+API_SCRIPT = """
+import sys
+import numpy as np
+from keras_filters import distribution
+if sys.argv[1] == "tensorflow":
+    distribution.split_host_cpu(2)
+import keras_filters
+settings = dict(image_size=24, num_steps=3, batch_size=4, progress=False, step_size=10.0,
+                gradient_normalization="l2", init_low=0.4, init_high=0.6)
+filters = [0, 5, 9, 12, 3]
+one = keras_filters.visualize_filters("demo", "conv3", filters, **settings)
+both = keras_filters.visualize_filters("demo", "conv3", filters, strategy="mirrored", **settings)
+np.savez(sys.argv[2], one=one.inputs, both=both.inputs, one_losses=one.losses,
+         both_losses=both.losses)
+"""
+
+
+def run_python(script: str, *args, environment=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO_ROOT,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT, **(environment or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_mirrored_gives_the_default_images_through_the_api(backend, tmp_path):
+    environment = {"KERAS_BACKEND": backend}
+    if backend == "jax":
+        environment.update(
+            JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2"
+        )
+    finished = run_python(API_SCRIPT, backend, str(tmp_path / "out.npz"), environment=environment)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    arrays = np.load(tmp_path / "out.npz")
+    assert arrays["one"].shape == (5, 24, 24, 3)
+    np.testing.assert_allclose(arrays["both"], arrays["one"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(arrays["both_losses"], arrays["one_losses"], rtol=1e-5, atol=1e-6)
+
+
+@tensorflow_only
+def test_mirrored_gives_the_default_mosaic_through_the_command_line(tmp_path):
+    one = run_command(*SMALL, f"--outdir={tmp_path / 'one'}")
+    both = run_command(*SMALL, *TWO_CPUS, f"--outdir={tmp_path / 'both'}")
+    assert one.returncode == 0, one.stderr
+    assert both.returncode == 0, both.stderr
+    record = json.loads((tmp_path / "both" / "run.json").read_text())
+    assert record["settings"]["strategy"] == "mirrored"
+    for index in (0, 5, 9, 12, 3):
+        name = f"tiles/filter_{index:04d}.png"
+        assert (tmp_path / "both" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@tensorflow_only
+def test_two_workers_on_loopback_give_the_single_process_mosaic_written_once(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    outdir = tmp_path / "cluster"
+    arguments = [*SMALL, "--config.strategy=multi_worker", f"--outdir={outdir}"]
+    workers = []
+    try:
+        for index in range(2):
+            config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            workers.append(
+                subprocess.Popen(
+                    command_line(*arguments),
+                    cwd=REPO_ROOT,
+                    env=dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CONFIG=json.dumps(config)),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        outputs = [worker.communicate(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr[-3000:]
+    assert "the chief wrote the files" in outputs[1][0]
+    single = run_command(*SMALL, f"--outdir={tmp_path / 'single'}")
+    assert single.returncode == 0, single.stderr
+    assert (outdir / "mosaic.png").read_bytes() == (tmp_path / "single" / "mosaic.png").read_bytes()
+    assert sorted(os.listdir(outdir)) == ["mosaic.png", "run.json", "tiles"]
+
+
+def run_merge(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "scripts", "merge.py"), *args],
+        cwd=REPO_ROOT,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+SHARDED = ["--config=quickstart", "--config.max_filters=20", "--config.batch_size=4"]
+
+
+def test_three_shards_merge_into_the_unsharded_mosaic(tmp_path):
+    for index in range(3):
+        shard = run_command(
+            *SHARDED,
+            "--config.num_shards=3",
+            f"--config.shard_index={index}",
+            f"--outdir={tmp_path / f'shard_{index}'}",
+        )
+        assert shard.returncode == 0, shard.stderr
+    whole = run_command(*SHARDED, f"--outdir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr
+    shards = [str(tmp_path / f"shard_{index}") for index in (2, 0, 1)]  # any order
+    merged = run_merge(f"--outdir={tmp_path / 'merged'}", *shards)
+    assert merged.returncode == 0, merged.stderr
+    assert (tmp_path / "merged" / "mosaic.png").read_bytes() == (
+        tmp_path / "whole" / "mosaic.png"
+    ).read_bytes()
+    merged_record = json.loads((tmp_path / "merged" / "run.json").read_text())
+    whole_record = json.loads((tmp_path / "whole" / "run.json").read_text())
+    assert merged_record["filters"] == whole_record["filters"]
+    assert merged_record["settings"] == whole_record["settings"]
+
+    missing = run_merge(f"--outdir={tmp_path / 'missing'}", shards[0], shards[1])
+    assert missing.returncode == 2 and not (tmp_path / "missing").exists()
+    assert missing.stderr.strip().splitlines() == [
+        "merge: error: shard 1 of 3 is missing (shard_index=1); run it, or give its folder"
+    ]
+    other = run_command(
+        *SHARDED,
+        "--config.num_shards=3",
+        "--config.shard_index=1",
+        "--config.seed=7",
+        f"--outdir={tmp_path / 'other'}",
+    )
+    assert other.returncode == 0, other.stderr
+    mixed = run_merge(f"--outdir={tmp_path / 'mixed'}", shards[0], str(tmp_path / "other"))
+    assert mixed.returncode == 2 and not (tmp_path / "mixed").exists()
+    [line] = mixed.stderr.strip().splitlines()
+    assert "other" in line and "seed: 0 against 7" in line
+
+
+@tensorflow_only
+def test_tpu_where_there_is_none_names_the_address_setting(tmp_path):
+    finished = run_command("--config=quickstart", "--config.strategy=tpu", f"--outdir={tmp_path}")
+    assert finished.returncode == 2
+    [line] = finished.stderr.strip().splitlines()
+    assert line.startswith("keras-filters: error: --config.strategy='tpu' found no TPU at ")
+    assert "--config.tpu_address=''" in line
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_benchmark_runs_on_cpu_under_either_backend_with_one_command(backend, tmp_path):
+    environment = dict(os.environ, PYTHONPATH=REPO_ROOT, KERAS_BACKEND=backend)
+    environment["JAX_PLATFORMS"] = "cpu"
+    finished = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "scripts", "benchmark.py"),
+            "--config=configs/quickstart.py",
+            "--config.max_filters=3",
+            "--config.num_steps=2",
+            "--config.image_size=32",
+            "--matmul_size=64",
+            "--matmul_repeats=1",
+            f"--outdir={tmp_path}",
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report = json.loads((tmp_path / "benchmark.json").read_text())
+    assert report["machine"]["backend"] == backend
+    reference, float32, mixed = report["runs"]
+    assert reference["traces"] == 3  # one trace (TF) or compilation (JAX) per filter
+    assert float32["losses_vs_first_run"]["mean_relative_difference"] < 1e-3
+    assert mixed["losses_vs_first_run"]["mean_relative_difference"] < 0.03
+    assert report["flops"]["step_per_image"] == 2 * report["flops"]["forward_per_image"] > 0
