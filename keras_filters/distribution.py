@@ -17,6 +17,7 @@ its last image, whose results are dropped: no image is ever left out.
 
 import contextlib
 import os
+import socket
 import sys
 
 import numpy as np
@@ -101,9 +102,14 @@ class TensorFlowPlacement(Placement):
             return self.tf.constant(array)
         share = len(array) // self.num_replicas
 
+        local_devices = self.strategy.extended.worker_devices
+
         def replica_value(context):
-            start = context.replica_id_in_sync_group * share
-            return self.tf.constant(array[start : start + share])
+            replica = context.replica_id_in_sync_group
+            start = replica * share
+            # The function runs on the host: put each share on its replica's device.
+            with self.tf.device(local_devices[replica % len(local_devices)]):
+                return self.tf.constant(array[start : start + share])
 
         return self.strategy.experimental_distribute_values_from_function(replica_value)
 
@@ -164,6 +170,11 @@ def split_host_cpu(count: int) -> None:
         ) from None
 
 
+# Placements made so far: a second tf.distribute strategy in one process reuses the first's
+# collective keys and breaks every later gather, so each kind is made once and reused.
+_PLACEMENTS = {}
+
+
 def make_placement(
     strategy: str, devices=(), tpu_address: str = "", backend: str | None = None
 ) -> Placement:
@@ -181,6 +192,13 @@ def make_placement(
     """
     if strategy == "default":
         return Placement()
+    key = (strategy, tuple(devices), tpu_address, backend)
+    if key not in _PLACEMENTS:
+        _PLACEMENTS[key] = _new_placement(strategy, devices, tpu_address, backend)
+    return _PLACEMENTS[key]
+
+
+def _new_placement(strategy: str, devices, tpu_address: str, backend) -> Placement:
     if backend is None:
         # Before Keras loads (which would start TensorFlow's runtime), its environment says.
         keras = sys.modules.get("keras")
@@ -195,8 +213,15 @@ def make_placement(
             )
         import jax
 
-        chosen = [device for device in jax.local_devices() if not devices or str(device) in devices]
-        return JaxPlacement(chosen or None)
+        by_name = {f"{device.platform}:{device.id}": device for device in jax.local_devices()}
+        names = [name.lstrip("/").lower() for name in devices]
+        unknown = [name for name in names if name not in by_name]
+        if unknown:
+            raise errors.UsageError(
+                f"devices names {unknown[0]!r}, which JAX does not have; choose from: "
+                + ", ".join(by_name)
+            )
+        return JaxPlacement([by_name[name] for name in names] or None)
     import tensorflow as tf
 
     if strategy == "mirrored":
@@ -220,6 +245,16 @@ def _tpu_strategy(tf, tpu_address: str):
     Raises:
         UsageError: Where no TPU answers, naming the tpu_address setting.
     """
+    if tpu_address.startswith("grpc://"):
+        # TensorFlow waits for ever on an address where nothing answers: ask first.
+        host, _, port = tpu_address[len("grpc://") :].rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except (OSError, ValueError) as error:
+            raise errors.UsageError(
+                f"strategy='tpu' found no TPU at tpu_address={tpu_address!r} ({error}); set "
+                "tpu_address to the TPU's name or grpc:// address, or use strategy='default'"
+            ) from None
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or None)
         tf.config.experimental_connect_to_cluster(resolver)

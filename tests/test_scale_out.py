@@ -44,8 +44,10 @@ settings = dict(image_size=24, num_steps=3, batch_size=4, progress=False, step_s
 filters = [0, 5, 9, 12, 3]
 one = keras_filters.visualize_filters("demo", "conv3", filters, **settings)
 both = keras_filters.visualize_filters("demo", "conv3", filters, strategy="mirrored", **settings)
+# A second distributed call in the same process (a notebook) reuses the strategy.
+again = keras_filters.visualize_filters("demo", "conv3", filters, strategy="mirrored", **settings)
 np.savez(sys.argv[2], one=one.inputs, both=both.inputs, one_losses=one.losses,
-         both_losses=both.losses)
+         both_losses=both.losses, again=again.inputs)
 """
 
 
@@ -73,6 +75,7 @@ def test_mirrored_gives_the_default_images_through_the_api(backend, tmp_path):
     assert arrays["one"].shape == (5, 24, 24, 3)
     np.testing.assert_allclose(arrays["both"], arrays["one"], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(arrays["both_losses"], arrays["one_losses"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(arrays["again"], arrays["both"])
 
 
 @tensorflow_only
@@ -223,3 +226,42 @@ def test_benchmark_runs_on_cpu_under_either_backend_with_one_command(backend, tm
     assert float32["losses_vs_first_run"]["mean_relative_difference"] < 1e-3
     assert mixed["losses_vs_first_run"]["mean_relative_difference"] < 0.03
     assert report["flops"]["step_per_image"] == 2 * report["flops"]["forward_per_image"] > 0
+
+
+def test_jax_device_names_are_checked():
+    script = (
+        "from keras_filters import distribution\n"
+        "placement = distribution.make_placement('mirrored', ('cpu:0', 'cpu:1'), backend='jax')\n"
+        "print(placement.num_replicas)\n"
+        "try:\n"
+        "    distribution.make_placement('mirrored', ('gpu:0',), backend='jax')\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    finished = run_python(
+        script,
+        environment={
+            "KERAS_BACKEND": "jax",
+            "JAX_PLATFORMS": "cpu",
+            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        },
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert finished.stdout.splitlines() == [
+        "2",
+        "devices names 'gpu:0', which JAX does not have; choose from: cpu:0, cpu:1",
+    ]
+
+
+@tensorflow_only
+def test_tpu_address_where_nothing_answers_fails_at_once(tmp_path):
+    finished = run_command(
+        "--config=quickstart",
+        "--config.strategy=tpu",
+        "--config.tpu_address=grpc://127.0.0.1:9",
+        f"--outdir={tmp_path / 'out'}",
+        timeout=60,
+    )
+    assert finished.returncode == 2
+    [line] = finished.stderr.strip().splitlines()
+    assert "--config.tpu_address='grpc://127.0.0.1:9'" in line and "refused" in line.lower()
