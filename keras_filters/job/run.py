@@ -117,7 +117,7 @@ def _run(outdir, settings: Settings, log, resume_only, image_size_given, placeme
             "already done",
             file=log,
         )
-    signal_number = _run_chunks(jobs, settings.progress, finished, total)
+    signal_number = _run_chunks(jobs, settings.progress)
     finished = sum(len(job.layout[number]) for job in jobs for number in job.done)
     if not finished:
         raise interruption.RunInterrupted(signal_number, 0, total)
@@ -190,7 +190,7 @@ def _start_or_resume(job: LayerJob, run_settings: Settings, resume_only: bool) -
     job.done = job.store.load_chunks(job.layout)
 
 
-def _run_chunks(jobs: list[LayerJob], show_progress: bool, finished: int, total: int):
+def _run_chunks(jobs: list[LayerJob], show_progress: bool):
     """Runs the chunks that are not done, saving each as it finishes.
 
     Returns:
