@@ -154,6 +154,15 @@ class Renderer:
         state = self.update.init_state(params)
         history = []
         failed_step = np.full(count, -1, dtype=np.int64)
+        num_draws = self.transforms.num_draws
+        no_draws = place(np.zeros((len(keys), 0), np.float32)) if not num_draws else None
+
+        def draws_of(keys, step):
+            # Without transforms every step takes the same empty draws: place them once.
+            if no_draws is not None:
+                return no_draws
+            return place(transforms_lib.random_draws(self.seed, keys, step, num_draws))
+
         for scale_number, _ in enumerate(optimized_sizes(self.sizes)):
             if scale_number > 0:
                 params = place(
@@ -162,11 +171,8 @@ class Renderer:
                     )
                 )
             for _ in range(self.num_steps):
-                draws = transforms_lib.random_draws(
-                    self.seed, keys, len(history), self.transforms.num_draws
-                )
                 params, state, losses, finite = self.placed_step(
-                    params, state, target_tensor, step_size, place(draws)
+                    params, state, target_tensor, step_size, draws_of(keys, len(history))
                 )
                 losses = self.placement.fetch(losses)[:count].astype(np.float32)
                 finite = self.placement.fetch(finite)[:count].astype(bool)
