@@ -73,11 +73,9 @@ def photos(tmp_path_factory):
     return str(folder)
 
 
-@pytest.fixture(scope="module")
-def demo_atlas(tmp_path_factory, photos):
-    """The atlas of the demo model, built by the real script in one uninterrupted run."""
-    outdir = str(tmp_path_factory.mktemp("atlas") / "site")
-    process = subprocess.run(
+def run_atlas(outdir: str, photos) -> subprocess.CompletedProcess:
+    """Runs scripts/atlas.py on the demo model into `outdir` to the end."""
+    return subprocess.run(
         atlas_command(outdir, photos),
         cwd=REPO_ROOT,
         env=command_environment(),
@@ -85,6 +83,13 @@ def demo_atlas(tmp_path_factory, photos):
         text=True,
         timeout=300,
     )
+
+
+@pytest.fixture(scope="module")
+def demo_atlas(tmp_path_factory, photos):
+    """The atlas of the demo model, built by the real script in one uninterrupted run."""
+    outdir = str(tmp_path_factory.mktemp("atlas") / "site")
+    process = run_atlas(outdir, photos)
     assert process.returncode == 0, process.stderr[-3000:]
     return outdir, process
 
@@ -145,14 +150,7 @@ def test_interrupted_with_sigint_and_run_again_it_gives_the_same_site(demo_atlas
     seen.append(process.stderr.read())
     assert process.wait(timeout=120) == 128 + signal.SIGINT, "".join(seen)[-3000:]
     assert not os.path.exists(os.path.join(outdir, site.INDEX_PAGE))
-    again = subprocess.run(
-        atlas_command(outdir, photos),
-        cwd=REPO_ROOT,
-        env=command_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = run_atlas(outdir, photos)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "done before" in again.stderr
     assert pages(outdir) == pages(reference)
