@@ -38,6 +38,10 @@ GROUPS = (
     "The model",
     "Which filters",
     "The objective and the ascent",
+    "The optimizer",
+    "The image parameterization",
+    "Transforms",
+    "Regularizers",
     "The initial noise",
     "Deprocess",
     "The mosaic",
@@ -193,6 +197,14 @@ class Settings:
         valid=lambda v: _finite(v) and v >= 1,
         requirement="a finite number ≥ 1",
     )
+
+    # --- The optimizer (issue 10: transforms branch adds its fields here) ---
+
+    # --- The image parameterization (issue 10: lead adds its fields here) ---
+
+    # --- Transforms (issue 10: transforms branch adds its fields here) ---
+
+    # --- Regularizers (issue 10: objectives branch adds its fields here) ---
 
     # --- The initial noise ---
     init_distribution: str = setting(
