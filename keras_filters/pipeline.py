@@ -14,9 +14,9 @@ from keras_filters import distribution, errors
 from keras_filters.image import deprocess
 from keras_filters.job import batching
 from keras_filters.job.progress import ProgressBar
-from keras_filters.model import checks, extractor, loading, variants
+from keras_filters.model import checks, extractor, input_range, loading, variants
 from keras_filters.optvis import objectives as objectives_lib
-from keras_filters.optvis import param, render, update
+from keras_filters.optvis import param, render, transforms, update
 from keras_filters.settings import Settings
 
 
@@ -37,6 +37,9 @@ class VisualizationResult:
             infinite, or -1.
         layer_name: The layer's path in the model (layers joined by ", " for objectives that
             read several).
+        needed_warmup: bool array (N,): with `relu_warmup_steps`, the images whose objective
+            was at or below `dead_threshold` at the start (noise did not excite the filter),
+            which only the warm-up's redirected gradient could move; all False without it.
     """
 
     images: np.ndarray
@@ -47,6 +50,11 @@ class VisualizationResult:
     dead: np.ndarray
     failed_step: np.ndarray
     layer_name: str
+    needed_warmup: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.needed_warmup is None:
+            self.needed_warmup = np.zeros(len(self.losses), dtype=bool)
 
     @property
     def failed(self) -> np.ndarray:
@@ -80,6 +88,7 @@ class Plan:
         batch_size: Images per chunk.
         layer_name: The layers the objectives read, for records and messages.
         num_filters: Filters of the layer, for a layer plan; else None.
+        input_range: The model's `InputRange` where the parameterization needs one.
     """
 
     model: object
@@ -89,6 +98,7 @@ class Plan:
     batch_size: int
     layer_name: str
     num_filters: int | None = None
+    input_range: object = None
 
     def progress_bar(self, enabled: bool) -> ProgressBar:
         """A progress bar sized for this plan."""
@@ -134,7 +144,10 @@ def load_model(model, settings: Settings, placement=None):
             seed=settings.seed,
         )
         if settings.linear_output:
+            source = getattr(loaded, "keras_filters_source", None)
             loaded = variants.linear_output_model(loaded)
+            if source is not None:
+                loaded.keras_filters_source = source
     if isinstance(placement, distribution.JaxPlacement):
         placement.replicate_variables(loaded)
     return loaded
@@ -191,6 +204,11 @@ def plan_objectives(
     if settings.mixed_precision:
         with placement.scope():
             features = variants.mixed_precision_copy(features)
+    warmup_features = None
+    if settings.relu_warmup_steps:
+        with placement.scope():
+            warmup_features, _ = variants.relu_warmup_copy(features)
+    model_range = make_input_range(model, settings)
     sizes = render.scale_sizes(
         settings.image_size, settings.num_upscalings, settings.upscale_factor
     )
@@ -204,14 +222,9 @@ def plan_objectives(
     renderer = render.Renderer(
         features,
         objective,
-        param.Pixel(
-            settings.init_distribution,
-            settings.init_low,
-            settings.init_high,
-            upscale_scale=settings.deprocess_scale,
-            upscale_epsilon=settings.deprocess_epsilon,
-        ),
-        update.NormalizedGradient(settings.gradient_normalization, settings.gradient_epsilon),
+        make_parameterization(settings, model_range),
+        make_update(settings),
+        transforms=make_transforms(settings),
         seed=settings.seed,
         sizes=sizes,
         num_steps=settings.num_steps,
@@ -219,6 +232,9 @@ def plan_objectives(
         channels=int(features.input_shape[-1]),
         jit_compile=settings.jit_compile,
         placement=placement,
+        step_size_at=make_schedule(settings, len(render.optimized_sizes(sizes))),
+        warmup_extractor=warmup_features,
+        warmup_steps=settings.relu_warmup_steps,
     )
     keys = [int(key) for key in keys]
     batch_size = settings.batch_size or batching.auto_batch_size(
@@ -236,7 +252,69 @@ def plan_objectives(
         batch_size=batch_size,
         layer_name=", ".join(objective.layers),
         num_filters=num_filters,
+        input_range=model_range,
     )
+
+
+def make_input_range(model, settings: Settings):
+    """The model's input range where the run needs one (the Fourier image, the picture
+    deprocess), else None: the faithful recipes' pixels are already in the model's space.
+
+    Raises:
+        UsageError: When the model does not say its range and `input_range` is not set.
+    """
+    if settings.parameterization == "pixel" and settings.deprocess != "picture":
+        return None
+    return input_range.resolve(model, settings)
+
+
+def make_parameterization(settings: Settings, model_range):
+    """The settings' image parameterization (`param.Pixel` or `param.Fourier`)."""
+    if settings.parameterization == "fourier":
+        return param.Fourier(
+            model_range,
+            decay=settings.fourier_decay,
+            gain=settings.fourier_gain,
+            init_std=settings.fourier_init_std,
+            decorrelate=settings.decorrelate_colour,
+            canvas_factor=settings.canvas_factor,
+            downsample_cutoff=settings.downsample_cutoff,
+        )
+    return param.Pixel(
+        settings.init_distribution,
+        settings.init_low,
+        settings.init_high,
+        upscale_scale=settings.deprocess_scale,
+        upscale_epsilon=settings.deprocess_epsilon,
+    )
+
+
+def make_update(settings: Settings):
+    """The settings' update: the normalized-gradient step, or Adam."""
+    if getattr(settings, "optimizer", "normalized_gradient") == "adam":
+        return update.Adam()
+    return update.NormalizedGradient(settings.gradient_normalization, settings.gradient_epsilon)
+
+
+def make_transforms(settings: Settings) -> list:
+    """The settings' transforms, in order (none in the published recipes)."""
+    specs = getattr(settings, "transforms", ())
+    return list(transforms.from_specs(specs)) if specs else []
+
+
+def make_schedule(settings: Settings, num_scales: int):
+    """The step length of each step, or None for a constant one."""
+    schedule = getattr(settings, "schedule", "constant")
+    if schedule == "constant":
+        return None
+    total = settings.num_steps * num_scales
+
+    def step_size_at(step: int) -> float:
+        return update.step_size_at(
+            step, total, settings.step_size, schedule, settings.final_step_fraction
+        )
+
+    return step_size_at
 
 
 def choose_filter_indices(settings: Settings, num_filters: int) -> list[int]:
@@ -288,29 +366,43 @@ def dead_images(loss_history: np.ndarray, threshold: float, at_any_step: bool) -
     return below.any(axis=0) if at_any_step else below[-1]
 
 
-def deprocess_tiles(inputs: np.ndarray, failed: np.ndarray, settings: Settings) -> np.ndarray:
-    """Deprocesses each optimized image; a failed image's tile stays black."""
+def deprocess_tiles(
+    inputs: np.ndarray, failed: np.ndarray, settings: Settings, model_range=None
+) -> np.ndarray:
+    """Deprocesses each optimized image; a failed image's tile stays black.
+
+    The "picture" style shows each image as the model's input range maps it (`model_range`);
+    the others normalize its contrast.
+    """
     tiles = []
     for image, is_failed in zip(inputs, failed, strict=True):
-        tile = deprocess.deprocess_image(
-            image,
-            style=settings.deprocess,
-            scale=settings.deprocess_scale,
-            epsilon=settings.deprocess_epsilon,
-            crop=settings.crop,
-        )
+        if settings.deprocess == "picture":
+            tile = deprocess.picture_tile(model_range.to_unit(image), crop=settings.crop)
+        else:
+            tile = deprocess.deprocess_image(
+                image,
+                style=settings.deprocess,
+                scale=settings.deprocess_scale,
+                epsilon=settings.deprocess_epsilon,
+                crop=settings.crop,
+            )
         tiles.append(np.zeros_like(tile) if is_failed else tile)
     return np.stack(tiles)
 
 
-def collect(chunks, layer_name: str, settings: Settings) -> VisualizationResult:
-    """Concatenates chunk results, deprocesses the tiles and marks dead and failed images."""
+def collect(chunks, layer_name: str, settings: Settings, model_range=None) -> VisualizationResult:
+    """Concatenates chunk results, deprocesses the tiles and marks dead and failed images.
+
+    `model_range` is the plan's input range, which the "picture" deprocess needs.
+    """
     chunks = list(chunks)
     inputs = np.concatenate([chunk.inputs for chunk in chunks])
     failed_step = np.concatenate([chunk.failed_step for chunk in chunks])
     loss_history = np.concatenate([chunk.loss_history for chunk in chunks], axis=1)
+    with np.errstate(invalid="ignore"):
+        at_start = loss_history[0] <= settings.dead_threshold
     return VisualizationResult(
-        images=deprocess_tiles(inputs, failed_step >= 0, settings),
+        images=deprocess_tiles(inputs, failed_step >= 0, settings, model_range),
         inputs=inputs,
         losses=np.concatenate([chunk.losses for chunk in chunks]),
         filter_indices=np.concatenate([chunk.keys for chunk in chunks]),
@@ -318,10 +410,11 @@ def collect(chunks, layer_name: str, settings: Settings) -> VisualizationResult:
         dead=dead_images(loss_history, settings.dead_threshold, settings.dead_at_any_step),
         failed_step=failed_step,
         layer_name=layer_name,
+        needed_warmup=at_start if settings.relu_warmup_steps else None,
     )
 
 
 def run_plan(plan: Plan, settings: Settings) -> VisualizationResult:
     """Optimizes all the plan's images, chunk by chunk, and collects the results."""
     chunks = plan.iterate_chunks(plan.progress_bar(settings.progress))
-    return collect(chunks, plan.layer_name, settings)
+    return collect(chunks, plan.layer_name, settings, plan.input_range)

@@ -27,11 +27,12 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 GRADIENT_NORMALIZATIONS = ("rms", "l2", "pixel_l2", "none")
 INIT_DISTRIBUTIONS = ("uniform", "normal")
-DEPROCESS_STYLES = ("standard", "dlwp2")
+DEPROCESS_STYLES = ("standard", "dlwp2", "picture")
 SELECTIONS = ("first", "top")
 GRID_ORDERS = ("row", "column")
 AUTOMATIC_GRIDS = ("fit", "square")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+PARAMETERIZATIONS = ("pixel", "fourier")
 
 # The groups, in the order `configs/base.py` and `--help` show them.
 GROUPS = (
@@ -62,6 +63,7 @@ def setting(
     requirement: str = "",
     non_empty: bool = False,
     names: bool = False,
+    numbers: bool = False,
 ):
     """Declares one setting: a dataclass field whose metadata holds its rules and meaning.
 
@@ -74,6 +76,7 @@ def setting(
         requirement: What `valid` asks for, in words ("an integer ≥ 1").
         non_empty: A text setting that cannot be empty.
         names: A tuple setting that holds names (text) rather than integers.
+        numbers: A tuple setting that holds numbers (floats) rather than integers.
     """
     metadata = dict(
         meaning=meaning,
@@ -83,6 +86,7 @@ def setting(
         requirement=requirement,
         non_empty=non_empty,
         names=names,
+        numbers=numbers,
     )
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -200,7 +204,75 @@ class Settings:
 
     # --- The optimizer (issue 10: transforms branch adds its fields here) ---
 
-    # --- The image parameterization (issue 10: lead adds its fields here) ---
+    # --- The image parameterization ---
+    parameterization: str = setting(
+        "pixel",
+        '"pixel": the image is the parameters (the references); "fourier": a 1/f-scaled '
+        "spectrum in a decorrelated colour space, squashed into [0, 1] and mapped into the "
+        "model's input range (lucid, Distill).",
+        "The image parameterization",
+        choices=PARAMETERIZATIONS,
+    )
+    input_range: tuple = setting(
+        (),
+        "The model's input range (low, high) for a picture in [0, 1] (fourier); empty: the "
+        "Keras Applications family's preprocess_input, [0, 1] for the demo model, or a model "
+        "file's leading Rescaling layer.",
+        "The image parameterization",
+        numbers=True,
+        valid=lambda v: not v or (len(v) == 2 and all(map(_finite, v)) and v[0] < v[1]),
+        requirement="two finite numbers (low, high) with low < high, or () for automatic",
+    )
+    fourier_decay: float = setting(
+        1.0,
+        "Each frequency's amplitude is scaled by 1/f**fourier_decay (1: natural images' spectrum).",
+        "The image parameterization",
+        valid=lambda v: _finite(v) and v >= 0,
+        requirement="a finite number ≥ 0",
+    )
+    fourier_gain: float = setting(
+        0.25,
+        "Overall factor of the spectrum: how far one step moves the picture.",
+        "The image parameterization",
+        valid=lambda v: _finite(v) and v > 0,
+        requirement="a finite number > 0",
+    )
+    fourier_init_std: float = setting(
+        0.01,
+        "Standard deviation of the starting spectrum (seeded per (seed, filter)).",
+        "The image parameterization",
+        valid=lambda v: _finite(v) and v >= 0,
+        requirement="a finite number ≥ 0",
+    )
+    decorrelate_colour: bool = setting(
+        True,
+        "Optimize RGB pictures in a decorrelated colour space (luminance and two opponent "
+        "axes, scaled as in natural photos).",
+        "The image parameterization",
+    )
+    canvas_factor: int = setting(
+        1,
+        "Optimize the picture at this many times the image size, then downsample it with "
+        "antialiasing inside the step (kills pooling-grid checkerboards).",
+        "The image parameterization",
+        valid=lambda v: 1 <= v <= 8,
+        requirement="an integer from 1 to 8",
+    )
+    downsample_cutoff: float = setting(
+        0.5,
+        "Cutoff of that antialiasing, in cycles per pixel of the image (0.5: Nyquist).",
+        "The image parameterization",
+        valid=lambda v: _finite(v) and 0 < v <= 0.5,
+        requirement="a number in (0, 0.5]",
+    )
+    relu_warmup_steps: int = setting(
+        0,
+        "For the first steps, ReLUs whose gradient is zero for an image pass it where it "
+        "would raise their input, so filters that never fire from noise still move.",
+        "The objective and the ascent",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 0",
+    )
 
     # --- Transforms (issue 10: transforms branch adds its fields here) ---
 
@@ -238,7 +310,9 @@ class Settings:
     # --- Deprocess ---
     deprocess: str = setting(
         "standard",
-        '"standard" (−mean, /(std+eps), ×scale, +0.5, clip, ×255) or "dlwp2" (/std, ×64, +128).',
+        '"standard" (−mean, /(std+eps), ×scale, +0.5, clip, ×255), "dlwp2" (/std, ×64, +128) '
+        'or "picture" (the model\'s input range onto 0–255, as the picture is: the quality '
+        "recipe).",
         "Deprocess",
         choices=DEPROCESS_STYLES,
     )
@@ -510,6 +584,8 @@ def type_name(name: str) -> str:
         return "text"
     if field.metadata["names"]:
         return 'a tuple of names, e.g. \'("block1_conv1", "block2_conv1")\''
+    if field.metadata["numbers"]:
+        return "a tuple of numbers, e.g. '(-1, 1)'"
     return "a tuple of integers, e.g. '(0, 5, 9)'"
 
 
@@ -530,6 +606,11 @@ def _has_type(value, field) -> bool:
         return False
     if field.metadata["names"]:
         return all(isinstance(item, str) for item in value)
+    if field.metadata["numbers"]:
+        return all(
+            isinstance(item, numbers.Real) and not isinstance(item, (bool, np.bool_))
+            for item in value
+        )
     return all(
         isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_))
         for item in value
@@ -569,6 +650,8 @@ def _check_value(name: str, value, field):
         raise errors.SettingError(name, value, "is empty; give a value")
     if metadata["valid"] is not None and not metadata["valid"](value):
         raise errors.SettingError(name, value, f"is out of range: use {metadata['requirement']}")
+    if metadata["numbers"]:
+        return tuple(float(item) for item in value)
     return _plain(value, field.default)
 
 

@@ -16,6 +16,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from keras import ops
 
+# Activation keys that name no layer: the image before the transforms (regularizers read it),
+# and the final layer before its softmax or other activation (class_logit reads it).
+INPUT = "<input>"
+LOGITS = "<logits>"
+
 
 class Objective:
     """A differentiable function of activations, one loss per image.
