@@ -168,6 +168,11 @@ def plan_objectives(
 ) -> Plan:
     """Builds the renderer for `objectives` (one image each) and picks the batch size.
 
+    The settings' regularizer weights apply to the batch's objective (`objectives.regularized`).
+    An objective that couples the images of its batch (`diversity`) needs all its images in
+    one chunk: with it, the run is refused when the batch size is below the number of images,
+    with `num_shards` > 1, or on several devices (`check_one_batch`).
+
     Args:
         model: A loaded `keras.Model`.
         objectives: One `Objective` per image.
@@ -177,7 +182,8 @@ def plan_objectives(
         placement: Where the images run. Defaults to one device.
 
     Raises:
-        UsageError: For a layer or image size that the model cannot take.
+        UsageError: For a layer or image size that the model cannot take, or a coupling
+            objective whose images would be split.
     """
     if not objectives:
         raise errors.UsageError("no objectives to optimize; give at least one")
@@ -187,7 +193,14 @@ def plan_objectives(
         )
     placement = placement or distribution.Placement()
     objective, targets = objectives_lib.batch_plan(objectives)
-    features = extractor.build_feature_extractor(model, objective.layers)
+    objective = objectives_lib.regularized(
+        objective,
+        total_variation=settings.total_variation_weight,
+        l2=settings.l2_weight,
+        blur=settings.blur_weight,
+    )
+    with placement.scope():  # LOGITS may add a linear copy of the last layer, with weights.
+        features = extractor.build_feature_extractor(model, objective.layers)
     if settings.mixed_precision:
         with placement.scope():
             features = variants.mixed_precision_copy(features)
@@ -228,6 +241,8 @@ def plan_objectives(
         replicas=placement.num_replicas,
         read_memory=settings.strategy != "multi_worker",
     )
+    if objective.couples_batch:
+        check_one_batch(len(keys), batch_size, settings.num_shards, placement.num_replicas)
     return Plan(
         model=model,
         renderer=renderer,
@@ -237,6 +252,35 @@ def plan_objectives(
         layer_name=", ".join(objective.layers),
         num_filters=num_filters,
     )
+
+
+def check_one_batch(num_images: int, batch_size: int, num_shards: int, num_replicas: int):
+    """Refuses to split the images of an objective that couples its batch (`diversity`).
+
+    Such an objective compares each image with the others of its batch, so the run must
+    optimize all its images in one chunk, in one job, on one device (several devices would
+    each see their share, padded with copies).
+
+    Raises:
+        UsageError: When the images would be split over chunks, shards or devices.
+    """
+    if num_images > batch_size:
+        raise errors.UsageError(
+            f"the objective couples the images of a batch (diversity), but batch_size="
+            f"{batch_size} splits its {num_images} images over "
+            f"{-(-num_images // batch_size)} chunks; set batch_size={num_images} or more"
+        )
+    if num_shards > 1:
+        raise errors.UsageError(
+            f"the objective couples the images of a batch (diversity); num_shards={num_shards} "
+            f"would split its {num_images} images over jobs; set num_shards=1"
+        )
+    if num_replicas > 1:
+        raise errors.UsageError(
+            f"the objective couples the images of a batch (diversity); {num_replicas} devices "
+            f"would each see a share of its {num_images} images; use one device "
+            '(strategy="default")'
+        )
 
 
 def choose_filter_indices(settings: Settings, num_filters: int) -> list[int]:
