@@ -117,11 +117,19 @@ def make_placement(settings: Settings):
     return distribution.make_placement(settings.strategy, settings.devices, settings.tpu_address)
 
 
-def load_model(model, settings: Settings, placement=None):
+def load_model(model, settings: Settings, placement=None, *, linear_copy: bool = False):
     """Loads `model` (a keras.Model, name or path) with the settings' loading options.
 
-    With `linear_output`, the result is a copy whose final activation is linear (logits). With
-    a `placement`, the variables are made in its scope (mirrored over its devices).
+    With a `placement`, the variables are made in its scope (mirrored over its devices).
+
+    Args:
+        model: A `keras.Model`, "demo", a Keras Applications name, or a saved model file.
+        settings: The run's settings.
+        placement: Where the images run. Defaults to one device.
+        linear_copy: With the `linear_output` setting, give a copy of the model whose final
+            activation is linear, so that any objective on the last layer reads its logits
+            (for `optimize`). Defaults to False: a layer plan reads the logits through
+            `objectives.class_logit` (see `plan_layer`) and needs no copy.
     """
     placement = placement or distribution.Placement()
     with placement.scope():
@@ -133,7 +141,7 @@ def load_model(model, settings: Settings, placement=None):
             unsafe_deserialization=settings.unsafe_deserialization,
             seed=settings.seed,
         )
-        if settings.linear_output:
+        if linear_copy and settings.linear_output:
             loaded = variants.linear_output_model(loaded)
     if isinstance(placement, distribution.JaxPlacement):
         placement.replicate_variables(loaded)
@@ -249,7 +257,7 @@ def plan_objectives(
         keys=keys,
         targets=dict(zip(keys, (int(target) for target in targets), strict=True)),
         batch_size=batch_size,
-        layer_name=", ".join(objective.layers),
+        layer_name=", ".join(layer for layer in objective.layers if layer != objectives_lib.INPUT),
         num_filters=num_filters,
     )
 
@@ -299,25 +307,32 @@ def choose_filter_indices(settings: Settings, num_filters: int) -> list[int]:
 def plan_layer(model, settings: Settings, placement=None) -> Plan:
     """The plan for the filters of `settings.layer`: one channel objective per filter.
 
+    With `linear_output`, the units of the model's last layer are its classes: each image's
+    objective is `objectives.class_logit` (the layer before its activation), not the channel.
     With `num_shards` > 1, the plan holds this shard's share: whole chunks of the unsharded
     run's layout, so that every filter runs in the same batch as it would unsharded.
 
     Raises:
-        UsageError: For a layer, filter or image size that the model cannot take.
+        UsageError: For a layer, filter or image size that the model cannot take, or, with
+            `linear_output`, a last layer without an activation to leave out.
     """
     info = extractor.find_layer(model, settings.layer)
     filter_indices = choose_filter_indices(settings, info.num_filters)
-    channel_objectives = [
-        objectives_lib.channel(info.name, index, settings.border) for index in filter_indices
-    ]
+    if settings.linear_output and info.name == model.layers[-1].name:
+        layer_objectives = [objectives_lib.class_logit(index) for index in filter_indices]
+    else:
+        layer_objectives = [
+            objectives_lib.channel(info.name, index, settings.border) for index in filter_indices
+        ]
     plan = plan_objectives(
         model,
-        channel_objectives,
+        layer_objectives,
         filter_indices,
         settings,
         num_filters=info.num_filters,
         placement=placement,
     )
+    plan.layer_name = info.name
     if settings.num_shards > 1:
         plan.keys = batching.shard_keys(
             plan.keys, plan.batch_size, settings.num_shards, settings.shard_index

@@ -461,3 +461,34 @@ def test_diversity_refuses_several_devices():
     with pytest.raises(errors.UsageError, match="2 devices would each see a share of its 4"):
         pipeline.check_one_batch(4, batch_size=4, num_shards=1, num_replicas=2)
     pipeline.check_one_batch(4, batch_size=4, num_shards=1, num_replicas=1)
+
+
+# --- linear_output: the last layer's units are class logits
+
+
+def test_linear_output_on_the_last_layer_optimizes_class_logits(model):
+    settings = Settings.create(
+        dict(RUN, layer="predictions", linear_output=True, filter_indices=(3, 1), batch_size=2)
+    )
+    plan = pipeline.plan_layer(model, settings)
+    assert plan.renderer.objective.name == "class_logit(own)"
+    assert plan.layer_name == "predictions"
+    by_logits = pipeline.run_plan(plan, settings)
+    copy = linear_copy(model)
+    channels = [objectives.channel("predictions", index) for index in (3, 1)]
+    by_copy = pipeline.run_plan(
+        pipeline.plan_objectives(copy, channels, [3, 1], settings), settings
+    )
+    np.testing.assert_allclose(by_logits.inputs, by_copy.inputs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(by_logits.losses, by_copy.losses, rtol=1e-5, atol=1e-6)
+
+
+def test_linear_output_in_optimize_makes_the_last_layers_channels_logits(model):
+    channels = [objectives.channel("predictions", index) for index in (3, 1)]
+    by_copy = keras_filters.optimize(model, channels, linear_output=True, **RUN)
+    logits = [objectives.class_logit(index) for index in (3, 1)]
+    by_logits = keras_filters.optimize(model, logits, **RUN)
+    np.testing.assert_allclose(by_copy.inputs, by_logits.inputs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(by_copy.losses, by_logits.losses, rtol=1e-5, atol=1e-6)
+    probabilities = keras_filters.optimize(model, channels, **RUN)
+    assert not np.allclose(probabilities.losses, by_logits.losses)
