@@ -219,7 +219,7 @@ def plan_objectives(
         features,
         sizes=sizes,
         border=settings.border,
-        layer_names=objective.layers,
+        layer_names=[layer for layer in objective.layers if layer != objectives_lib.INPUT],
         model_name=model.name,
     )
     renderer = render.Renderer(
