@@ -127,11 +127,19 @@ def make_placement(settings: Settings):
     return distribution.make_placement(settings.strategy, settings.devices, settings.tpu_address)
 
 
-def load_model(model, settings: Settings, placement=None):
+def load_model(model, settings: Settings, placement=None, *, linear_copy: bool = False):
     """Loads `model` (a keras.Model, name or path) with the settings' loading options.
 
-    With `linear_output`, the result is a copy whose final activation is linear (logits). With
-    a `placement`, the variables are made in its scope (mirrored over its devices).
+    With a `placement`, the variables are made in its scope (mirrored over its devices).
+
+    Args:
+        model: A `keras.Model`, "demo", a Keras Applications name, or a saved model file.
+        settings: The run's settings.
+        placement: Where the images run. Defaults to one device.
+        linear_copy: With the `linear_output` setting, give a copy of the model whose final
+            activation is linear, so that any objective on the last layer reads its logits
+            (for `optimize`). Defaults to False: a layer plan reads the logits through
+            `objectives.class_logit` (see `plan_layer`) and needs no copy.
     """
     placement = placement or distribution.Placement()
     with placement.scope():
@@ -143,7 +151,7 @@ def load_model(model, settings: Settings, placement=None):
             unsafe_deserialization=settings.unsafe_deserialization,
             seed=settings.seed,
         )
-        if settings.linear_output:
+        if linear_copy and settings.linear_output:
             source = getattr(loaded, "keras_filters_source", None)
             loaded = variants.linear_output_model(loaded)
             if source is not None:
@@ -181,6 +189,11 @@ def plan_objectives(
 ) -> Plan:
     """Builds the renderer for `objectives` (one image each) and picks the batch size.
 
+    The settings' regularizer weights apply to the batch's objective (`objectives.regularized`).
+    An objective that couples the images of its batch (`diversity`) needs all its images in
+    one chunk: with it, the run is refused when the batch size is below the number of images,
+    with `num_shards` > 1, or on several devices (`check_one_batch`).
+
     Args:
         model: A loaded `keras.Model`.
         objectives: One `Objective` per image.
@@ -190,7 +203,8 @@ def plan_objectives(
         placement: Where the images run. Defaults to one device.
 
     Raises:
-        UsageError: For a layer or image size that the model cannot take.
+        UsageError: For a layer or image size that the model cannot take, or a coupling
+            objective whose images would be split.
     """
     if not objectives:
         raise errors.UsageError("no objectives to optimize; give at least one")
@@ -200,7 +214,14 @@ def plan_objectives(
         )
     placement = placement or distribution.Placement()
     objective, targets = objectives_lib.batch_plan(objectives)
-    features = extractor.build_feature_extractor(model, objective.layers)
+    objective = objectives_lib.regularized(
+        objective,
+        total_variation=settings.total_variation_weight,
+        l2=settings.l2_weight,
+        blur=settings.blur_weight,
+    )
+    with placement.scope():  # LOGITS may add a linear copy of the last layer, with weights.
+        features = extractor.build_feature_extractor(model, objective.layers)
     if settings.mixed_precision:
         with placement.scope():
             features = variants.mixed_precision_copy(features)
@@ -216,7 +237,7 @@ def plan_objectives(
         features,
         sizes=sizes,
         border=settings.border,
-        layer_names=objective.layers,
+        layer_names=[layer for layer in objective.layers if layer != objectives_lib.INPUT],
         model_name=model.name,
     )
     renderer = render.Renderer(
@@ -244,13 +265,15 @@ def plan_objectives(
         replicas=placement.num_replicas,
         read_memory=settings.strategy != "multi_worker",
     )
+    if objective.couples_batch:
+        check_one_batch(len(keys), batch_size, settings.num_shards, placement.num_replicas)
     return Plan(
         model=model,
         renderer=renderer,
         keys=keys,
         targets=dict(zip(keys, (int(target) for target in targets), strict=True)),
         batch_size=batch_size,
-        layer_name=", ".join(objective.layers),
+        layer_name=", ".join(layer for layer in objective.layers if layer != objectives_lib.INPUT),
         num_filters=num_filters,
         input_range=model_range,
     )
@@ -317,6 +340,35 @@ def make_schedule(settings: Settings, num_scales: int):
     return step_size_at
 
 
+def check_one_batch(num_images: int, batch_size: int, num_shards: int, num_replicas: int):
+    """Refuses to split the images of an objective that couples its batch (`diversity`).
+
+    Such an objective compares each image with the others of its batch, so the run must
+    optimize all its images in one chunk, in one job, on one device (several devices would
+    each see their share, padded with copies).
+
+    Raises:
+        UsageError: When the images would be split over chunks, shards or devices.
+    """
+    if num_images > batch_size:
+        raise errors.UsageError(
+            f"the objective couples the images of a batch (diversity), but batch_size="
+            f"{batch_size} splits its {num_images} images over "
+            f"{-(-num_images // batch_size)} chunks; set batch_size={num_images} or more"
+        )
+    if num_shards > 1:
+        raise errors.UsageError(
+            f"the objective couples the images of a batch (diversity); num_shards={num_shards} "
+            f"would split its {num_images} images over jobs; set num_shards=1"
+        )
+    if num_replicas > 1:
+        raise errors.UsageError(
+            f"the objective couples the images of a batch (diversity); {num_replicas} devices "
+            f"would each see a share of its {num_images} images; use one device "
+            '(strategy="default")'
+        )
+
+
 def choose_filter_indices(settings: Settings, num_filters: int) -> list[int]:
     """The filters to optimize: the explicit list, or the first `max_filters` (0: all).
 
@@ -333,25 +385,32 @@ def choose_filter_indices(settings: Settings, num_filters: int) -> list[int]:
 def plan_layer(model, settings: Settings, placement=None) -> Plan:
     """The plan for the filters of `settings.layer`: one channel objective per filter.
 
+    With `linear_output`, the units of the model's last layer are its classes: each image's
+    objective is `objectives.class_logit` (the layer before its activation), not the channel.
     With `num_shards` > 1, the plan holds this shard's share: whole chunks of the unsharded
     run's layout, so that every filter runs in the same batch as it would unsharded.
 
     Raises:
-        UsageError: For a layer, filter or image size that the model cannot take.
+        UsageError: For a layer, filter or image size that the model cannot take, or, with
+            `linear_output`, a last layer without an activation to leave out.
     """
     info = extractor.find_layer(model, settings.layer)
     filter_indices = choose_filter_indices(settings, info.num_filters)
-    channel_objectives = [
-        objectives_lib.channel(info.name, index, settings.border) for index in filter_indices
-    ]
+    if settings.linear_output and info.name == model.layers[-1].name:
+        layer_objectives = [objectives_lib.class_logit(index) for index in filter_indices]
+    else:
+        layer_objectives = [
+            objectives_lib.channel(info.name, index, settings.border) for index in filter_indices
+        ]
     plan = plan_objectives(
         model,
-        channel_objectives,
+        layer_objectives,
         filter_indices,
         settings,
         num_filters=info.num_filters,
         placement=placement,
     )
+    plan.layer_name = info.name
     if settings.num_shards > 1:
         plan.keys = batching.shard_keys(
             plan.keys, plan.batch_size, settings.num_shards, settings.shard_index

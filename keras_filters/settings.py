@@ -277,6 +277,27 @@ class Settings:
     # --- Transforms (issue 10: transforms branch adds its fields here) ---
 
     # --- Regularizers (issue 10: objectives branch adds its fields here) ---
+    total_variation_weight: float = setting(
+        0.0,
+        "Weight of the total-variation penalty (mean |neighbour difference|) on the image.",
+        "Regularizers",
+        valid=lambda v: 0 <= v <= FLOAT32_MAX,
+        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+    )
+    l2_weight: float = setting(
+        0.0,
+        "Weight of the L2 penalty (mean squared value) on the image.",
+        "Regularizers",
+        valid=lambda v: 0 <= v <= FLOAT32_MAX,
+        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+    )
+    blur_weight: float = setting(
+        0.0,
+        "Weight of the blur penalty (what a 3x3 box blur would remove) on the image.",
+        "Regularizers",
+        valid=lambda v: 0 <= v <= FLOAT32_MAX,
+        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+    )
 
     # --- The initial noise ---
     init_distribution: str = setting(

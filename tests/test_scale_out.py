@@ -188,7 +188,9 @@ def test_three_shards_merge_into_the_unsharded_mosaic(tmp_path):
 
 @tensorflow_only
 def test_tpu_where_there_is_none_names_the_address_setting(tmp_path):
-    finished = run_command("--config=quickstart_faithful", "--config.strategy=tpu", f"--outdir={tmp_path}")
+    finished = run_command(
+        "--config=quickstart_faithful", "--config.strategy=tpu", f"--outdir={tmp_path}"
+    )
     assert finished.returncode == 2
     [line] = finished.stderr.strip().splitlines()
     assert line.startswith("keras-filters: error: --config.strategy='tpu' found no TPU at ")

@@ -1,8 +1,9 @@
 """Variants of a model: its logits instead of its probabilities, and a bfloat16 copy.
 
-`linear_output_model`: maximizing a softmax probability can be won by pushing the other classes
-down; maximizing the pre-softmax logit asks for the class itself (Distill, "Feature
-Visualization", 2017). The copy shares every weight with the original, which stays untouched.
+`logits_output`, `linear_output_model`: maximizing a softmax probability can be won by pushing
+the other classes down; maximizing the pre-softmax logit asks for the class itself (Distill,
+"Feature Visualization", 2017). The copy shares every weight with the original, which stays
+untouched; only a last layer with an activation is copied, weights included.
 
 `mixed_precision_copy`: the sub-model computing in bfloat16, its weights kept float32.
 
@@ -18,6 +19,67 @@ from keras_filters import errors
 
 def _is_linear(activation) -> bool:
     return activation is None or getattr(activation, "__name__", "") == "linear"
+
+
+def _last_layer(model: keras.Model, purpose: str):
+    """The model's last layer, once it is checked to have one input and one output."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise errors.UsageError(
+            f"{purpose} needs a model with one input and one output; model {model.name!r} "
+            f"has {len(model.inputs)} and {len(model.outputs)}"
+        )
+    return model.layers[-1]
+
+
+def _no_activation_error(model: keras.Model, last, hint: str) -> errors.UsageError:
+    return errors.UsageError(
+        f"the last layer of model {model.name!r}, {last.name!r} ({type(last).__name__}), has "
+        f"no activation to replace; {hint}"
+    )
+
+
+def logits_output(model: keras.Model, name: str | None = None):
+    """The output of the model's final layer before its activation, in the model's graph.
+
+    A last `Activation` or `Softmax` layer is left out: the logits are its input. A last
+    layer with an `activation` argument (Keras Applications' `Dense(classes,
+    activation="softmax", name="predictions")`) is called again as a copy of itself with a
+    linear activation and the same weights (copied: a layer applies its activation inside its
+    own call). A last layer whose activation is already linear gives its own output.
+
+    Args:
+        model: A functional or Sequential model with one input and one output.
+        name: The name of the linear copy of the last layer. Defaults to None: the last
+            layer's own name (the copy then cannot sit in one model beside the original).
+
+    Returns:
+        A symbolic tensor of the logits.
+
+    Raises:
+        UsageError: When the model has several inputs or outputs, or its last layer has no
+            activation to leave out.
+    """
+    last = _last_layer(model, "the logits")
+    if isinstance(last, (keras.layers.Softmax, keras.layers.Activation)):
+        return last.input
+    activation = getattr(last, "activation", None)
+    if activation is None:
+        raise _no_activation_error(
+            model,
+            last,
+            "its logits are the output of a Dense-like layer with an activation, "
+            "or the input of a last Softmax or Activation layer",
+        )
+    if _is_linear(activation):
+        return last.output
+    config = last.get_config()
+    config["activation"] = "linear"
+    if name is not None:
+        config["name"] = name
+    replacement = type(last).from_config(config)
+    outputs = replacement(last.input)
+    replacement.set_weights(last.get_weights())
+    return outputs
 
 
 def linear_output_model(model: keras.Model) -> keras.Model:
@@ -37,29 +99,14 @@ def linear_output_model(model: keras.Model) -> keras.Model:
     Raises:
         UsageError: When the last layer has no activation to replace.
     """
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise errors.UsageError(
-            f"linear_output needs a model with one input and one output; model {model.name!r} "
-            f"has {len(model.inputs)} and {len(model.outputs)}"
-        )
-    last = model.layers[-1]
-    if isinstance(last, (keras.layers.Softmax, keras.layers.Activation)):
-        return keras.Model(model.inputs[0], last.input, name=model.name)
+    last = _last_layer(model, "linear_output")
     activation = getattr(last, "activation", None)
-    if activation is None:
-        raise errors.UsageError(
-            f"linear_output: the last layer of model {model.name!r}, {last.name!r} "
-            f"({type(last).__name__}), has no activation to replace; set "
-            "linear_output=false"
-        )
-    if _is_linear(activation):
+    is_activation_layer = isinstance(last, (keras.layers.Softmax, keras.layers.Activation))
+    if not is_activation_layer and activation is None:
+        raise _no_activation_error(model, last, "set linear_output=false")
+    if not is_activation_layer and _is_linear(activation):
         return model
-    config = last.get_config()
-    config["activation"] = "linear"
-    replacement = type(last).from_config(config)
-    outputs = replacement(last.input)
-    replacement.set_weights(last.get_weights())
-    return keras.Model(model.inputs[0], outputs, name=model.name)
+    return keras.Model(model.inputs[0], logits_output(model), name=model.name)
 
 
 MIXED_POLICY = "mixed_bfloat16"
