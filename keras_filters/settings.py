@@ -13,6 +13,7 @@ line rewrites them into flag words (`--config.image_size=-5 …`).
 import dataclasses
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -32,6 +33,10 @@ SELECTIONS = ("first", "top")
 GRID_ORDERS = ("row", "column")
 AUTOMATIC_GRIDS = ("fit", "square")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+# The transforms as the `transforms` setting writes them; `optvis.transforms` builds them.
+TRANSFORM_FORMS = ("pad(pixels)", "jitter(pixels)", "scale(low, high)", "rotate(degrees)")
+# lucid's standard list (Distill 2017): pad 12, jitter 8, scale 0.9-1.1, rotate ±10°, jitter 4.
+STANDARD_TRANSFORMS = ("pad(12)", "jitter(8)", "scale(0.9, 1.1)", "rotate(10)", "jitter(4)")
 
 # The groups, in the order `configs/base.py` and `--help` show them.
 GROUPS = (
@@ -203,6 +208,14 @@ class Settings:
     # --- The image parameterization (issue 10: lead adds its fields here) ---
 
     # --- Transforms (issue 10: transforms branch adds its fields here) ---
+    transforms: tuple = setting(
+        (),
+        "Random transforms of the image at every step, in order, drawn per (seed, filter, "
+        'step): "pad(pixels)", "jitter(pixels)", "scale(low, high)", "rotate(degrees)"; '
+        f"lucid's standard list is {STANDARD_TRANSFORMS}. Empty: none.",
+        "Transforms",
+        names=True,
+    )
 
     # --- Regularizers (issue 10: objectives branch adds its fields here) ---
 
@@ -585,6 +598,64 @@ def _plain(value, default):
     return value
 
 
+_TRANSFORM_ARITY = {"pad": 1, "jitter": 1, "scale": 2, "rotate": 1}
+_TRANSFORM_SPEC = re.compile(r"\s*([a-z_]+)\s*\((.*)\)\s*")
+
+
+def parse_transform_specs(specs) -> list[tuple[str, tuple]]:
+    """Reads the `transforms` setting: each text as (name, arguments), in order.
+
+    The forms are `TRANSFORM_FORMS`: "pad(pixels)" and "jitter(pixels)" with a whole number
+    ≥ 0, "scale(low, high)" with 0 < low ≤ high, "rotate(degrees)" with a number ≥ 0. Pure
+    Python, so the settings are checked before TensorFlow starts.
+
+    Args:
+        specs: A sequence of texts, e.g. ("pad(12)", "scale(0.9, 1.1)").
+
+    Returns:
+        A list of (name, arguments): ints for pad and jitter, floats for scale and rotate.
+
+    Raises:
+        UsageError: For the first text that is not one of the forms, naming it and the forms.
+    """
+    return [_parse_transform_spec(spec, specs) for spec in specs]
+
+
+def _parse_transform_spec(spec, specs) -> tuple[str, tuple]:
+    def refuse(problem: str):
+        return errors.UsageError(
+            f"transform {spec!r} in transforms={show(tuple(specs))} {problem}; use "
+            f"{', '.join(TRANSFORM_FORMS)}, e.g. transforms={show(STANDARD_TRANSFORMS)}"
+        )
+
+    match = _TRANSFORM_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise refuse("is not of the form name(numbers)")
+    name, text = match.groups()
+    if name not in _TRANSFORM_ARITY:
+        raise refuse(f"names no transform (the transforms are {', '.join(_TRANSFORM_ARITY)})")
+    try:
+        numbers_given = tuple(float(part) for part in text.split(",")) if text.strip() else ()
+    except ValueError:
+        raise refuse("has an argument that is not a number") from None
+    if len(numbers_given) != _TRANSFORM_ARITY[name]:
+        raise refuse(
+            f"gives {len(numbers_given)} numbers where {name} takes {_TRANSFORM_ARITY[name]}"
+        )
+    if not all(math.isfinite(number) for number in numbers_given):
+        raise refuse("has an argument that is not finite")
+    if name in ("pad", "jitter"):
+        (pixels,) = numbers_given
+        if pixels != int(pixels) or pixels < 0:
+            raise refuse(f"needs whole pixels ≥ 0 for {name}")
+        return name, (int(pixels),)
+    if name == "scale" and not 0 < numbers_given[0] <= numbers_given[1]:
+        raise refuse("needs 0 < low ≤ high for scale")
+    if name == "rotate" and numbers_given[0] < 0:
+        raise refuse("needs degrees ≥ 0 for rotate")
+    return name, numbers_given
+
+
 def _check_combinations(values: dict) -> None:
     """The checks that involve more than one setting, or the file system."""
     if model_files.is_model_path(values["model"]):
@@ -597,6 +668,7 @@ def _check_combinations(values: dict) -> None:
             "both 0 for the largest square grid that fits"
         )
     _check_filter_indices(values["filter_indices"])
+    _check_transforms(values["transforms"], values["image_size"])
     low, high = values["init_low"], values["init_high"]
     if low > high:
         raise errors.UsageError(
@@ -641,6 +713,17 @@ def _check_combinations(values: dict) -> None:
             f"panel_titles has {len(titles)} titles for {len(layers)} panel_layers; give one "
             "title per layer, or none to use the layer names"
         )
+
+
+def _check_transforms(specs, image_size: int) -> None:
+    for name, arguments in parse_transform_specs(specs):
+        # A reflection reaches at most one pixel short of the far side.
+        if name == "pad" and arguments[0] >= image_size:
+            raise errors.UsageError(
+                f"transform 'pad({arguments[0]})' in transforms={show(specs)} reflects more "
+                f"than the image holds (image_size={image_size}); pad by at most "
+                f"{image_size - 1} pixels"
+            )
 
 
 def _check_filter_indices(filter_indices) -> None:
