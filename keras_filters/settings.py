@@ -33,6 +33,8 @@ SELECTIONS = ("first", "top")
 GRID_ORDERS = ("row", "column")
 AUTOMATIC_GRIDS = ("fit", "square")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+OPTIMIZERS = ("normalized_gradient", "adam")
+SCHEDULES = ("constant", "linear", "cosine")
 # The transforms as the `transforms` setting writes them; `optvis.transforms` builds them.
 TRANSFORM_FORMS = ("pad(pixels)", "jitter(pixels)", "scale(low, high)", "rotate(degrees)")
 # lucid's standard list (Distill 2017): pad 12, jitter 8, scale 0.9-1.1, rotate ±10°, jitter 4.
@@ -204,6 +206,27 @@ class Settings:
     )
 
     # --- The optimizer (issue 10: transforms branch adds its fields here) ---
+    optimizer: str = setting(
+        "normalized_gradient",
+        '"normalized_gradient": step_size along each image\'s normalized gradient (the '
+        'references); "adam": Adam ascent with learning rate step_size.',
+        "The optimizer",
+        choices=OPTIMIZERS,
+    )
+    schedule: str = setting(
+        "constant",
+        '"constant": step_size at every step; "linear" or "cosine": from step_size at the first '
+        "step down to step_size × final_step_fraction at the last.",
+        "The optimizer",
+        choices=SCHEDULES,
+    )
+    final_step_fraction: float = setting(
+        0.1,
+        'The last step\'s size as a fraction of step_size, for a "linear" or "cosine" schedule.',
+        "The optimizer",
+        valid=lambda v: _finite(v) and 0 < v <= 1,
+        requirement="a number in (0, 1]",
+    )
 
     # --- The image parameterization (issue 10: lead adds its fields here) ---
 
