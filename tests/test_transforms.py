@@ -4,10 +4,12 @@ differentiable inside the backend's compiled step, and fuses without changing th
 import keras
 import numpy as np
 import pytest
+from conftest import small_cnn
 from keras import ops
 
 from keras_filters import backends, errors, settings
-from keras_filters.optvis import resample, transforms
+from keras_filters.model import extractor
+from keras_filters.optvis import objectives, param, render, resample, transforms, update
 
 
 def numpy(tensor) -> np.ndarray:
@@ -348,3 +350,38 @@ def test_downsample_takes_20_taps_at_factor_2_and_refuses_bad_arguments():
 def test_affine_refuses_an_unknown_fill_mode():
     with pytest.raises(ValueError, match="'mirror'; choose one of: reflect, nearest"):
         resample.affine(known_image(), np.eye(3, dtype=np.float32)[None], "mirror")
+
+
+# Through the render loop.
+
+
+def small_renderer(optimizer: str, specs):
+    """A 4-step run on conftest's small CNN at 20 px with the given update and transforms."""
+    return render.Renderer(
+        extractor.build_feature_extractor(small_cnn(), "conv_b"),
+        objectives.channel("conv_b"),
+        param.Pixel(low=-1.0, high=1.0),
+        update.make_update(optimizer, "l2", 1e-5),
+        transforms=transforms.from_specs(specs),
+        seed=0,
+        sizes=[20],
+        num_steps=4,
+        step_size=0.3,
+        channels=3,
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["normalized_gradient", "adam"])
+def test_results_do_not_depend_on_the_batch_size_with_the_standard_transforms(optimizer):
+    renderer = small_renderer(optimizer, transforms.STANDARD)
+    together = renderer.run_chunk([0, 1, 2, 3], [0, 1, 2, 3])
+    first, second = renderer.run_chunk([0, 1], [0, 1]), renderer.run_chunk([2, 3], [2, 3])
+    apart = np.concatenate([first.inputs, second.inputs])
+    np.testing.assert_allclose(together.inputs, apart, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        together.losses, np.concatenate([first.losses, second.losses]), rtol=1e-5, atol=1e-6
+    )
+    assert together.inputs.shape == (4, 20, 20, 3)
+    # The transforms are on: the run differs from one without them.
+    plain = small_renderer(optimizer, ()).run_chunk([0, 1, 2, 3], [0, 1, 2, 3])
+    assert not np.allclose(plain.inputs, together.inputs, atol=1e-3)
