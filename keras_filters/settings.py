@@ -691,7 +691,6 @@ def _check_combinations(values: dict) -> None:
             "both 0 for the largest square grid that fits"
         )
     _check_filter_indices(values["filter_indices"])
-    _check_transforms(values["transforms"], values["image_size"])
     low, high = values["init_low"], values["init_high"]
     if low > high:
         raise errors.UsageError(
@@ -720,6 +719,7 @@ def _check_combinations(values: dict) -> None:
             f"scale of image_size={image_size} smaller than 1 px; use fewer upscalings or a "
             "larger image_size"
         )
+    _check_transforms(values["transforms"], first)
     if values["shard_index"] >= values["num_shards"]:
         raise errors.UsageError(
             f"shard_index={values['shard_index']} is out of range for num_shards="
@@ -738,14 +738,14 @@ def _check_combinations(values: dict) -> None:
         )
 
 
-def _check_transforms(specs, image_size: int) -> None:
+def _check_transforms(specs, smallest_size: int) -> None:
     for name, arguments in parse_transform_specs(specs):
         # A reflection reaches at most one pixel short of the far side.
-        if name == "pad" and arguments[0] >= image_size:
+        if name == "pad" and arguments[0] >= smallest_size:
             raise errors.UsageError(
                 f"transform 'pad({arguments[0]})' in transforms={show(specs)} reflects more "
-                f"than the image holds (image_size={image_size}); pad by at most "
-                f"{image_size - 1} pixels"
+                f"than the smallest image holds ({smallest_size} px); pad by at most "
+                f"{smallest_size - 1} pixels, or use a larger image_size"
             )
 
 

@@ -290,10 +290,16 @@ def test_settings_check_the_transforms_and_default_to_none():
         settings.Settings.create(transforms=("pad(12)", "spin(3)"))
     with pytest.raises(errors.UsageError, match="transforms=5 has the wrong type"):
         settings.Settings.create(transforms=5)
-    with pytest.raises(
-        errors.UsageError, match=r"'pad\(12\)' .* \(image_size=12\); pad by at most 11"
-    ):
+    with pytest.raises(errors.UsageError, match=r"'pad\(12\)' .* \(12 px\); pad by at most 11"):
         settings.Settings.create(transforms=transforms.STANDARD, image_size=12)
+    # The first scale of a multi-scale schedule is the smallest image: 26 / 2 = 13 px is enough.
+    settings.Settings.create(
+        transforms=transforms.STANDARD, image_size=26, num_upscalings=1, upscale_factor=2.0
+    )
+    with pytest.raises(errors.UsageError, match=r"smallest image holds \(12 px\)"):
+        settings.Settings.create(
+            transforms=transforms.STANDARD, image_size=25, num_upscalings=1, upscale_factor=2.0
+        )
 
 
 # Downsampling.
