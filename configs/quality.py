@@ -40,7 +40,7 @@ def get_config():
     config.decorrelate_colour = True
     config.canvas_factor = 2
     config.downsample_cutoff = 0.35
-    config.transforms = ("jitter(0.125)", "scale(0.9, 1.1)", "rotate(10)")
+    config.transforms = ("shift(0.125)", "scale(0.9, 1.1)", "rotate(10)")
     config.optimizer = "adam"
     config.num_steps = 384
     config.step_size = 0.3

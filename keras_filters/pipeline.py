@@ -314,20 +314,19 @@ def make_parameterization(settings: Settings, model_range):
 
 def make_update(settings: Settings):
     """The settings' update: the normalized-gradient step, or Adam."""
-    if getattr(settings, "optimizer", "normalized_gradient") == "adam":
-        return update.Adam()
-    return update.NormalizedGradient(settings.gradient_normalization, settings.gradient_epsilon)
+    return update.make_update(
+        settings.optimizer, settings.gradient_normalization, settings.gradient_epsilon
+    )
 
 
 def make_transforms(settings: Settings) -> list:
     """The settings' transforms, in order (none in the published recipes)."""
-    specs = getattr(settings, "transforms", ())
-    return list(transforms.from_specs(specs)) if specs else []
+    return list(transforms.from_specs(settings.transforms))
 
 
 def make_schedule(settings: Settings, num_scales: int):
     """The step length of each step, or None for a constant one."""
-    schedule = getattr(settings, "schedule", "constant")
+    schedule = settings.schedule
     if schedule == "constant":
         return None
     total = settings.num_steps * num_scales

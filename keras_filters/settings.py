@@ -13,6 +13,7 @@ line rewrites them into flag words (`--config.image_size=-5 …`).
 import dataclasses
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -33,6 +34,18 @@ GRID_ORDERS = ("row", "column")
 AUTOMATIC_GRIDS = ("fit", "square")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PARAMETERIZATIONS = ("pixel", "fourier")
+OPTIMIZERS = ("normalized_gradient", "adam")
+SCHEDULES = ("constant", "linear", "cosine")
+# The transforms as the `transforms` setting writes them; `optvis.transforms` builds them.
+TRANSFORM_FORMS = (
+    "pad(pixels)",
+    "jitter(pixels)",
+    "shift(fraction)",
+    "scale(low, high)",
+    "rotate(degrees)",
+)
+# lucid's standard list (Distill 2017): pad 12, jitter 8, scale 0.9-1.1, rotate ±10°, jitter 4.
+STANDARD_TRANSFORMS = ("pad(12)", "jitter(8)", "scale(0.9, 1.1)", "rotate(10)", "jitter(4)")
 
 # The groups, in the order `configs/base.py` and `--help` show them.
 GROUPS = (
@@ -168,7 +181,7 @@ class Settings:
     )
     step_size: float = setting(
         1.0,
-        "How far each normalized step moves the image.",
+        "How far each normalized step moves the image; Adam's learning rate (optimizer=adam).",
         "The objective and the ascent",
         valid=lambda v: 0 < v <= FLOAT32_MAX,
         requirement="a finite number > 0 (up to 3.4e38, float32)",
@@ -203,6 +216,27 @@ class Settings:
     )
 
     # --- The optimizer (issue 10: transforms branch adds its fields here) ---
+    optimizer: str = setting(
+        "normalized_gradient",
+        '"normalized_gradient": step_size along each image\'s normalized gradient (the '
+        'references); "adam": Adam ascent with learning rate step_size.',
+        "The optimizer",
+        choices=OPTIMIZERS,
+    )
+    schedule: str = setting(
+        "constant",
+        '"constant": step_size at every step; "linear" or "cosine": from step_size at the first '
+        "step down to step_size × final_step_fraction at the last.",
+        "The optimizer",
+        choices=SCHEDULES,
+    )
+    final_step_fraction: float = setting(
+        0.1,
+        'The last step\'s size as a fraction of step_size, for a "linear" or "cosine" schedule.',
+        "The optimizer",
+        valid=lambda v: _finite(v) and 0 < v <= 1,
+        requirement="a number in (0, 1]",
+    )
 
     # --- The image parameterization ---
     parameterization: str = setting(
@@ -275,6 +309,14 @@ class Settings:
     )
 
     # --- Transforms (issue 10: transforms branch adds its fields here) ---
+    transforms: tuple = setting(
+        (),
+        "Random transforms of the image at every step, in order, drawn per (seed, filter, "
+        'step): "pad(pixels)", "jitter(pixels)", "scale(low, high)", "rotate(degrees)"; '
+        f"lucid's standard list is {STANDARD_TRANSFORMS}. Empty: none.",
+        "Transforms",
+        names=True,
+    )
 
     # --- Regularizers (issue 10: objectives branch adds its fields here) ---
     total_variation_weight: float = setting(
@@ -689,6 +731,67 @@ def _plain(value, default):
     return value
 
 
+_TRANSFORM_ARITY = {"pad": 1, "jitter": 1, "shift": 1, "scale": 2, "rotate": 1}
+_TRANSFORM_SPEC = re.compile(r"\s*([a-z_]+)\s*\((.*)\)\s*")
+
+
+def parse_transform_specs(specs) -> list[tuple[str, tuple]]:
+    """Reads the `transforms` setting: each text as (name, arguments), in order.
+
+    The forms are `TRANSFORM_FORMS`: "pad(pixels)" and "jitter(pixels)" with a whole number
+    ≥ 0, "shift(fraction)" with a fraction of the size in [0, 1), "scale(low, high)" with
+    0 < low ≤ high, "rotate(degrees)" with a number ≥ 0. Pure
+    Python, so the settings are checked before TensorFlow starts.
+
+    Args:
+        specs: A sequence of texts, e.g. ("pad(12)", "scale(0.9, 1.1)").
+
+    Returns:
+        A list of (name, arguments): ints for pad and jitter, floats for scale and rotate.
+
+    Raises:
+        UsageError: For the first text that is not one of the forms, naming it and the forms.
+    """
+    return [_parse_transform_spec(spec, specs) for spec in specs]
+
+
+def _parse_transform_spec(spec, specs) -> tuple[str, tuple]:
+    def refuse(problem: str):
+        return errors.UsageError(
+            f"transform {spec!r} in transforms={show(tuple(specs))} {problem}; use "
+            f"{', '.join(TRANSFORM_FORMS)}, e.g. transforms={show(STANDARD_TRANSFORMS)}"
+        )
+
+    match = _TRANSFORM_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise refuse("is not of the form name(numbers)")
+    name, text = match.groups()
+    if name not in _TRANSFORM_ARITY:
+        raise refuse(f"names no transform (the transforms are {', '.join(_TRANSFORM_ARITY)})")
+    try:
+        numbers_given = tuple(float(part) for part in text.split(",")) if text.strip() else ()
+    except ValueError:
+        raise refuse("has an argument that is not a number") from None
+    if len(numbers_given) != _TRANSFORM_ARITY[name]:
+        raise refuse(
+            f"gives {len(numbers_given)} numbers where {name} takes {_TRANSFORM_ARITY[name]}"
+        )
+    if not all(math.isfinite(number) for number in numbers_given):
+        raise refuse("has an argument that is not finite")
+    if name in ("pad", "jitter"):
+        (pixels,) = numbers_given
+        if pixels != int(pixels) or pixels < 0:
+            raise refuse(f"needs whole pixels ≥ 0 for {name}")
+        return name, (int(pixels),)
+    if name == "shift" and not 0 <= numbers_given[0] < 1:
+        raise refuse("needs a fraction of the size in [0, 1) for shift")
+    if name == "scale" and not 0 < numbers_given[0] <= numbers_given[1]:
+        raise refuse("needs 0 < low ≤ high for scale")
+    if name == "rotate" and numbers_given[0] < 0:
+        raise refuse("needs degrees ≥ 0 for rotate")
+    return name, numbers_given
+
+
 def _check_combinations(values: dict) -> None:
     """The checks that involve more than one setting, or the file system."""
     if model_files.is_model_path(values["model"]):
@@ -729,6 +832,7 @@ def _check_combinations(values: dict) -> None:
             f"scale of image_size={image_size} smaller than 1 px; use fewer upscalings or a "
             "larger image_size"
         )
+    _check_transforms(values["transforms"], first)
     if values["shard_index"] >= values["num_shards"]:
         raise errors.UsageError(
             f"shard_index={values['shard_index']} is out of range for num_shards="
@@ -745,6 +849,17 @@ def _check_combinations(values: dict) -> None:
             f"panel_titles has {len(titles)} titles for {len(layers)} panel_layers; give one "
             "title per layer, or none to use the layer names"
         )
+
+
+def _check_transforms(specs, smallest_size: int) -> None:
+    for name, arguments in parse_transform_specs(specs):
+        # A reflection reaches at most one pixel short of the far side.
+        if name == "pad" and arguments[0] >= smallest_size:
+            raise errors.UsageError(
+                f"transform 'pad({arguments[0]})' in transforms={show(specs)} reflects more "
+                f"than the smallest image holds ({smallest_size} px); pad by at most "
+                f"{smallest_size - 1} pixels, or use a larger image_size"
+            )
 
 
 def _check_filter_indices(filter_indices) -> None:
