@@ -62,16 +62,29 @@ def own_models(tmp_path_factory):
     return {"rgb": str(folder / "rgb32.h5"), "grey": str(folder / "grey64.keras")}
 
 
+# The quality recipe's 384 steps are the README's run; four show the same first-run behaviour.
+FEW_STEPS = "--config.num_steps=4"
+
+
 @pytest.mark.parametrize(
-    "which, layer, size, channels", [("rgb", "conv2d_3", 32, 3), ("grey", "residual", 64, 1)]
+    "which, layer, size, channels, given_range",
+    [
+        ("rgb", "conv2d_3", 32, 3, ()),
+        ("grey", "residual", 64, 1, ("--config.input_range=(-1, 1)",)),
+    ],
 )
-def test_own_model_runs_at_its_own_input_size(own_models, which, layer, size, channels, tmp_path):
+def test_own_model_runs_at_its_own_input_size(
+    own_models, which, layer, size, channels, given_range, tmp_path
+):
     result = keras_filters.visualize_filters(own_models[which], layer, range(8), progress=False)
     assert result.inputs.shape == (8, size, size, channels)
+    # The RGB model's leading Rescaling layer says its input range; the grey one's is given.
     finished = run_command(
         "--config=quickstart",
         f"--config.model={own_models[which]}",
         f"--config.layer={layer}",
+        *given_range,
+        FEW_STEPS,
         f"--outdir={tmp_path}",
     )
     assert finished.returncode == 0, finished.stderr
@@ -119,7 +132,11 @@ def test_help_lists_our_flags_and_every_setting_with_its_default(flag):
 
 def test_recipe_by_bare_name_from_any_folder(tmp_path):
     finished = run_command(
-        "--config=quickstart", "--config.max_filters=2", f"--outdir={tmp_path}", cwd=tmp_path
+        "--config=quickstart",
+        "--config.max_filters=2",
+        FEW_STEPS,
+        f"--outdir={tmp_path}",
+        cwd=tmp_path,
     )
     assert finished.returncode == 0, finished.stderr
     unknown = run_command("--config=quickstrat", f"--outdir={tmp_path / 'x'}", cwd=tmp_path)
@@ -143,7 +160,7 @@ def test_list_layers_takes_any_model_spec():
 
 
 def test_quickstart_says_how_many_filters_are_alive_and_dead(tmp_path):
-    finished = run_command("--config=quickstart", f"--outdir={tmp_path}")
+    finished = run_command("--config=quickstart", FEW_STEPS, f"--outdir={tmp_path}")
     assert finished.returncode == 0, finished.stderr
     record = json.loads((tmp_path / "run.json").read_text())
     dead = sum(entry["dead"] for entry in record["filters"])

@@ -57,6 +57,11 @@ SHRINKS = [
         ],
         "the benchmark takes minutes: two filters, one step, a small matrix product",
     ),
+    (
+        "quickstart",
+        ["--config.num_steps=4"],
+        "the quickstart's quality recipe takes 384 steps (about 90 s a run): four steps",
+    ),
 ]
 # Lines that do not run here, and why.
 NOT_RUN = {
