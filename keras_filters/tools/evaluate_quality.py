@@ -1,0 +1,157 @@
+"""Runs a recipe on a layer's filters and scores the returned inputs with `keras_filters.quality`.
+
+The library side of scripts/evaluate_quality.py: it optimizes the configured filters (or reads
+inputs saved by an earlier evaluation), scores them, and writes quality.json, quality.md (the
+Markdown table), inputs.npz and mosaic.png into the output folder.
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from keras_filters import errors, pipeline, quality
+from keras_filters.image import mosaic
+from keras_filters.job import artifacts
+from keras_filters.settings import Settings
+
+JSON_FILE = "quality.json"
+TABLE_FILE = "quality.md"
+INPUTS_FILE = "inputs.npz"
+MOSAIC_FILE = "mosaic.png"
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """One layer's scores and where they were written.
+
+    Attributes:
+        name: What was scored: "model layer".
+        scores: The `quality.QualityScores`.
+        seconds_per_filter: The optimization's wall time (tracing included) per filter; None
+            when the inputs were read from a file.
+        input_range: (low, high) lists, one number per channel.
+        table: The Markdown table (header and one row).
+    """
+
+    name: str
+    scores: quality.QualityScores
+    seconds_per_filter: float | None
+    input_range: tuple
+    table: str
+
+
+def model_input_range(model, settings: Settings) -> tuple:
+    """The model's valid inputs and the map of [0, 1] pictures into them.
+
+    Returns:
+        (low, high, to_model, description): low and high per channel; `to_model` for the
+        natural crops.
+
+    Raises:
+        UsageError: When the model's range is not known.
+    """
+    try:
+        from keras_filters.model import input_range
+    except ImportError:  # The input-range module of issue 10 (point 3) is not merged here yet.
+        input_range = None
+    if input_range is not None and hasattr(settings, "input_range"):
+        found = input_range.resolve(model, settings)
+        return found.low, found.high, found.to_model, found.description
+    if settings.model == "demo":
+        channels = int(model.inputs[0].shape[-1])
+        return np.zeros(channels), np.ones(channels), None, "the demo model's [0, 1]"
+    raise errors.UsageError(
+        f"model={settings.model!r}: its input range is not known; quality scores need it"
+    )
+
+
+def read_inputs(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (inputs, filter_indices) of an inputs.npz that `evaluate` wrote.
+
+    Raises:
+        UsageError: For a missing or unreadable file, or one without those arrays.
+    """
+    try:
+        with np.load(path) as saved:
+            return np.asarray(saved["inputs"], np.float32), np.asarray(saved["filter_indices"])
+    except (OSError, ValueError, KeyError) as error:
+        raise errors.UsageError(
+            f"inputs={path!r} cannot be read as an {INPUTS_FILE} of this script (arrays "
+            f"'inputs' and 'filter_indices'): {type(error).__name__}: {error}"
+        ) from None
+
+
+def evaluate(
+    settings: Settings,
+    outdir: str,
+    *,
+    inputs_file: str | None = None,
+    image_size_given: bool = False,
+) -> Evaluation:
+    """Optimizes the configured filters (or reads `inputs_file`), scores them, writes the files.
+
+    Args:
+        settings: The recipe's settings: model, layer and filters as for a run.
+        outdir: Folder for quality.json, quality.md, inputs.npz and mosaic.png.
+        inputs_file: An inputs.npz of an earlier evaluation to score instead of optimizing.
+            Defaults to None.
+        image_size_given: Whether the user set `image_size` (else a model that fixes its input
+            size is run at that size). Defaults to False.
+
+    Returns:
+        The `Evaluation`.
+
+    Raises:
+        UsageError: For a model, layer, filter or file that cannot be used.
+    """
+    artifacts.check_outdir(outdir)
+    model = pipeline.load_model(settings.model, settings)
+    settings, _ = pipeline.fit_input_size(model, settings, image_size_given)
+    low, high, to_model, _ = model_input_range(model, settings)
+    seconds_per_filter = None
+    if inputs_file is None:
+        start = time.perf_counter()
+        result = pipeline.run_plan(pipeline.plan_layer(model, settings), settings)
+        seconds_per_filter = (time.perf_counter() - start) / len(result.filter_indices)
+        inputs, filter_indices = result.inputs, result.filter_indices
+        failed = result.failed
+    else:
+        inputs, filter_indices = read_inputs(inputs_file)
+        failed = np.zeros(len(inputs), bool)
+    try:
+        scores = quality.score(
+            model, settings.layer, filter_indices, inputs, (low, high), to_model=to_model
+        )
+    except ValueError as error:
+        raise errors.UsageError(str(error)) from None
+    name = f"{settings.model if isinstance(settings.model, str) else model.name} {settings.layer}"
+    table = "\n".join([quality.TABLE_HEADER, quality.table_row(name, scores, seconds_per_filter)])
+    input_range = (
+        np.broadcast_to(low, inputs.shape[-1:]).tolist(),
+        np.broadcast_to(high, inputs.shape[-1:]).tolist(),
+    )
+    record = {
+        "model": name.rsplit(" ", 1)[0],
+        "layer": settings.layer,
+        "filter_indices": filter_indices,
+        "seconds_per_filter": seconds_per_filter,
+        "inputs_file": inputs_file,
+        "input_range": {"low": input_range[0], "high": input_range[1]},
+        "gain_note": None if scores.gain is not None else quality.GAIN_NOT_AVAILABLE,
+        "scores": scores.to_dict(),
+        "settings": settings.to_dict(),
+    }
+    os.makedirs(outdir, exist_ok=True)
+    artifacts.write_json(os.path.join(outdir, JSON_FILE), record)
+    artifacts.write_text(os.path.join(outdir, TABLE_FILE), table + "\n")
+    artifacts.write_npz(
+        os.path.join(outdir, INPUTS_FILE), inputs=inputs, filter_indices=filter_indices
+    )
+    tiles = pipeline.deprocess_tiles(inputs, failed, settings)
+    rows, cols = mosaic.fitting_grid(len(tiles))
+    artifacts.write_png(
+        os.path.join(outdir, MOSAIC_FILE), mosaic.stitch(tiles, rows, cols, settings.margin)
+    )
+    return Evaluation(name, scores, seconds_per_filter, input_range, table)
