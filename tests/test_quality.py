@@ -316,6 +316,11 @@ def test_evaluate_script_reports_a_bad_setting_in_one_line(tmp_path):
     message = finished.stderr.strip()
     assert len(message.splitlines()) == 1, message
     assert message.startswith("evaluate_quality: error:") and "no_such_layer" in message
+    other_layer = tmp_path / "conv1.npz"
+    np.savez(other_layer, inputs=np.zeros((1, 64, 64, 3)), filter_indices=[0], layer="conv1")
+    wrong = run_evaluate("--config=quickstart", f"--inputs={other_layer}", f"--outdir={tmp_path}")
+    assert wrong.returncode == 2, wrong.stderr
+    assert wrong.stderr.strip().endswith("set --config.layer='conv1'"), wrong.stderr
     missing = run_evaluate("--config=quickstart", f"--inputs={tmp_path / 'none.npz'}")
     assert missing.returncode == 2 and "none.npz" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1

@@ -27,7 +27,7 @@ class Evaluation:
     """One layer's scores and where they were written.
 
     Attributes:
-        name: What was scored: "model layer".
+        name: What was scored: the model's name or file name, and the layer.
         scores: The `quality.QualityScores`.
         seconds_per_filter: The optimization's wall time (tracing included) per filter; None
             when the inputs were read from a file.
@@ -67,20 +67,28 @@ def model_input_range(model, settings: Settings) -> tuple:
     )
 
 
-def read_inputs(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """The (inputs, filter_indices) of an inputs.npz that `evaluate` wrote.
+def read_inputs(path: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (inputs, filter_indices) of an inputs.npz that `evaluate` wrote for `layer`.
 
     Raises:
-        UsageError: For a missing or unreadable file, or one without those arrays.
+        UsageError: For an unreadable file, one without those arrays, or one of another layer.
     """
     try:
         with np.load(path) as saved:
-            return np.asarray(saved["inputs"], np.float32), np.asarray(saved["filter_indices"])
+            inputs = np.asarray(saved["inputs"], np.float32)
+            filter_indices = np.asarray(saved["filter_indices"])
+            saved_layer = str(saved["layer"])
     except (OSError, ValueError, KeyError) as error:
         raise errors.UsageError(
             f"inputs={path!r} cannot be read as an {INPUTS_FILE} of this script (arrays "
-            f"'inputs' and 'filter_indices'): {type(error).__name__}: {error}"
+            f"'inputs', 'filter_indices' and 'layer'): {type(error).__name__}: {error}"
         ) from None
+    if saved_layer != layer:
+        raise errors.UsageError(
+            f"inputs={path!r} holds images of layer {saved_layer!r}, not of layer={layer!r}; "
+            f"set layer={saved_layer!r}"
+        )
+    return inputs, filter_indices
 
 
 def evaluate(
@@ -118,7 +126,7 @@ def evaluate(
         inputs, filter_indices = result.inputs, result.filter_indices
         failed = result.failed
     else:
-        inputs, filter_indices = read_inputs(inputs_file)
+        inputs, filter_indices = read_inputs(inputs_file, settings.layer)
         failed = np.zeros(len(inputs), bool)
     try:
         scores = quality.score(
@@ -126,14 +134,16 @@ def evaluate(
         )
     except ValueError as error:
         raise errors.UsageError(str(error)) from None
-    name = f"{settings.model if isinstance(settings.model, str) else model.name} {settings.layer}"
+    # "demo conv3", "vgg16 block5_conv1", "rgb32 conv4" for a model file.
+    model_name = os.path.splitext(os.path.basename(settings.model))[0]
+    name = f"{model_name} {settings.layer}"
     table = "\n".join([quality.TABLE_HEADER, quality.table_row(name, scores, seconds_per_filter)])
     input_range = (
         np.broadcast_to(low, inputs.shape[-1:]).tolist(),
         np.broadcast_to(high, inputs.shape[-1:]).tolist(),
     )
     record = {
-        "model": name.rsplit(" ", 1)[0],
+        "model": settings.model,
         "layer": settings.layer,
         "filter_indices": filter_indices,
         "seconds_per_filter": seconds_per_filter,
@@ -147,7 +157,10 @@ def evaluate(
     artifacts.write_json(os.path.join(outdir, JSON_FILE), record)
     artifacts.write_text(os.path.join(outdir, TABLE_FILE), table + "\n")
     artifacts.write_npz(
-        os.path.join(outdir, INPUTS_FILE), inputs=inputs, filter_indices=filter_indices
+        os.path.join(outdir, INPUTS_FILE),
+        inputs=inputs,
+        filter_indices=filter_indices,
+        layer=np.array(settings.layer),
     )
     tiles = pipeline.deprocess_tiles(inputs, failed, settings)
     rows, cols = mosaic.fitting_grid(len(tiles))
