@@ -4,11 +4,11 @@ Source: François Chollet, "How convolutional neural networks see the world" (Ke
 2016), which visualizes output classes of VGG16 with its classifier: the sea snake's loss
 reached 0.999 and the magpie "does not look like a magpie". The blog's loss was the softmax
 output (a probability, hence 0.999); this config follows the project's choice of the
-pre-softmax logit (`linear_output`: a copy of VGG16 whose `predictions` layer is linear), which
-Distill's "Feature Visualization" (2017) found to give better pictures. Use
-`--config.linear_output=false` for the blog's softmax objective. The blog gives no other
-settings; those of its block5_conv1 figure are kept (U[118, 138), 20 RMS steps of 1.0, ×0.1
-deprocess) at the 224 px that the classifier needs.
+pre-softmax logit (`linear_output`: the `class_logit` objective, VGG16's `predictions` layer
+before its softmax), which Distill's "Feature Visualization" (2017) found to give better
+pictures. Use `--config.linear_output=false` for the blog's softmax objective. The blog gives
+no other settings; those of its block5_conv1 figure are kept (U[118, 138), 20 RMS steps of
+1.0, ×0.1 deprocess) at the 224 px that the classifier needs.
 
     keras-filters --config=configs/blog_classes.py --outdir=out/figures/blog_classes
 

@@ -36,7 +36,7 @@ def optimize(model, objectives: Sequence, keys: Sequence[int] | None = None, **s
     keys = list(range(len(objectives))) if keys is None else [int(key) for key in keys]
     resolved = Settings.create(settings)
     placement = pipeline.make_placement(resolved)
-    model = pipeline.load_model(model, resolved, placement)
+    model = pipeline.load_model(model, resolved, placement, linear_copy=True)
     resolved, _ = pipeline.fit_input_size(model, resolved, "image_size" in settings)
     plan = pipeline.plan_objectives(model, objectives, keys, resolved, placement=placement)
     return pipeline.run_plan(plan, resolved)

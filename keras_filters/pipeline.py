@@ -14,9 +14,9 @@ from keras_filters import distribution, errors
 from keras_filters.image import deprocess
 from keras_filters.job import batching
 from keras_filters.job.progress import ProgressBar
-from keras_filters.model import checks, extractor, loading, variants
+from keras_filters.model import checks, extractor, input_range, loading, variants
 from keras_filters.optvis import objectives as objectives_lib
-from keras_filters.optvis import param, render, update
+from keras_filters.optvis import param, render, transforms, update
 from keras_filters.settings import Settings
 
 
@@ -37,6 +37,9 @@ class VisualizationResult:
             infinite, or -1.
         layer_name: The layer's path in the model (layers joined by ", " for objectives that
             read several).
+        needed_warmup: bool array (N,): with `relu_warmup_steps`, the images whose objective
+            was at or below `dead_threshold` at the start (noise did not excite the filter),
+            which only the warm-up's redirected gradient could move; all False without it.
     """
 
     images: np.ndarray
@@ -47,6 +50,11 @@ class VisualizationResult:
     dead: np.ndarray
     failed_step: np.ndarray
     layer_name: str
+    needed_warmup: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.needed_warmup is None:
+            self.needed_warmup = np.zeros(len(self.losses), dtype=bool)
 
     @property
     def failed(self) -> np.ndarray:
@@ -80,6 +88,7 @@ class Plan:
         batch_size: Images per chunk.
         layer_name: The layers the objectives read, for records and messages.
         num_filters: Filters of the layer, for a layer plan; else None.
+        input_range: The model's `InputRange` where the parameterization needs one.
     """
 
     model: object
@@ -89,6 +98,7 @@ class Plan:
     batch_size: int
     layer_name: str
     num_filters: int | None = None
+    input_range: object = None
 
     def progress_bar(self, enabled: bool) -> ProgressBar:
         """A progress bar sized for this plan."""
@@ -117,11 +127,19 @@ def make_placement(settings: Settings):
     return distribution.make_placement(settings.strategy, settings.devices, settings.tpu_address)
 
 
-def load_model(model, settings: Settings, placement=None):
+def load_model(model, settings: Settings, placement=None, *, linear_copy: bool = False):
     """Loads `model` (a keras.Model, name or path) with the settings' loading options.
 
-    With `linear_output`, the result is a copy whose final activation is linear (logits). With
-    a `placement`, the variables are made in its scope (mirrored over its devices).
+    With a `placement`, the variables are made in its scope (mirrored over its devices).
+
+    Args:
+        model: A `keras.Model`, "demo", a Keras Applications name, or a saved model file.
+        settings: The run's settings.
+        placement: Where the images run. Defaults to one device.
+        linear_copy: With the `linear_output` setting, give a copy of the model whose final
+            activation is linear, so that any objective on the last layer reads its logits
+            (for `optimize`). Defaults to False: a layer plan reads the logits through
+            `objectives.class_logit` (see `plan_layer`) and needs no copy.
     """
     placement = placement or distribution.Placement()
     with placement.scope():
@@ -133,8 +151,11 @@ def load_model(model, settings: Settings, placement=None):
             unsafe_deserialization=settings.unsafe_deserialization,
             seed=settings.seed,
         )
-        if settings.linear_output:
+        if linear_copy and settings.linear_output:
+            source = getattr(loaded, "keras_filters_source", None)
             loaded = variants.linear_output_model(loaded)
+            if source is not None:
+                loaded.keras_filters_source = source
     if isinstance(placement, distribution.JaxPlacement):
         placement.replicate_variables(loaded)
     return loaded
@@ -168,6 +189,11 @@ def plan_objectives(
 ) -> Plan:
     """Builds the renderer for `objectives` (one image each) and picks the batch size.
 
+    The settings' regularizer weights apply to the batch's objective (`objectives.regularized`).
+    An objective that couples the images of its batch (`diversity`) needs all its images in
+    one chunk: with it, the run is refused when the batch size is below the number of images,
+    with `num_shards` > 1, or on several devices (`check_one_batch`).
+
     Args:
         model: A loaded `keras.Model`.
         objectives: One `Objective` per image.
@@ -177,7 +203,8 @@ def plan_objectives(
         placement: Where the images run. Defaults to one device.
 
     Raises:
-        UsageError: For a layer or image size that the model cannot take.
+        UsageError: For a layer or image size that the model cannot take, or a coupling
+            objective whose images would be split.
     """
     if not objectives:
         raise errors.UsageError("no objectives to optimize; give at least one")
@@ -187,10 +214,22 @@ def plan_objectives(
         )
     placement = placement or distribution.Placement()
     objective, targets = objectives_lib.batch_plan(objectives)
-    features = extractor.build_feature_extractor(model, objective.layers)
+    objective = objectives_lib.regularized(
+        objective,
+        total_variation=settings.total_variation_weight,
+        l2=settings.l2_weight,
+        blur=settings.blur_weight,
+    )
+    with placement.scope():  # LOGITS may add a linear copy of the last layer, with weights.
+        features = extractor.build_feature_extractor(model, objective.layers)
     if settings.mixed_precision:
         with placement.scope():
             features = variants.mixed_precision_copy(features)
+    warmup_features = None
+    if settings.relu_warmup_steps:
+        with placement.scope():
+            warmup_features, _ = variants.relu_warmup_copy(features)
+    model_range = make_input_range(model, settings)
     sizes = render.scale_sizes(
         settings.image_size, settings.num_upscalings, settings.upscale_factor
     )
@@ -198,20 +237,15 @@ def plan_objectives(
         features,
         sizes=sizes,
         border=settings.border,
-        layer_names=objective.layers,
+        layer_names=[layer for layer in objective.layers if layer != objectives_lib.INPUT],
         model_name=model.name,
     )
     renderer = render.Renderer(
         features,
         objective,
-        param.Pixel(
-            settings.init_distribution,
-            settings.init_low,
-            settings.init_high,
-            upscale_scale=settings.deprocess_scale,
-            upscale_epsilon=settings.deprocess_epsilon,
-        ),
-        update.NormalizedGradient(settings.gradient_normalization, settings.gradient_epsilon),
+        make_parameterization(settings, model_range),
+        make_update(settings),
+        transforms=make_transforms(settings),
         seed=settings.seed,
         sizes=sizes,
         num_steps=settings.num_steps,
@@ -219,6 +253,9 @@ def plan_objectives(
         channels=int(features.input_shape[-1]),
         jit_compile=settings.jit_compile,
         placement=placement,
+        step_size_at=make_schedule(settings, len(render.optimized_sizes(sizes))),
+        warmup_extractor=warmup_features,
+        warmup_steps=settings.relu_warmup_steps,
     )
     keys = [int(key) for key in keys]
     batch_size = settings.batch_size or batching.auto_batch_size(
@@ -228,15 +265,107 @@ def plan_objectives(
         replicas=placement.num_replicas,
         read_memory=settings.strategy != "multi_worker",
     )
+    if objective.couples_batch:
+        check_one_batch(len(keys), batch_size, settings.num_shards, placement.num_replicas)
     return Plan(
         model=model,
         renderer=renderer,
         keys=keys,
         targets=dict(zip(keys, (int(target) for target in targets), strict=True)),
         batch_size=batch_size,
-        layer_name=", ".join(objective.layers),
+        layer_name=", ".join(layer for layer in objective.layers if layer != objectives_lib.INPUT),
         num_filters=num_filters,
+        input_range=model_range,
     )
+
+
+def make_input_range(model, settings: Settings):
+    """The model's input range where the run needs one (the Fourier image, the picture
+    deprocess), else None: the faithful recipes' pixels are already in the model's space.
+
+    Raises:
+        UsageError: When the model does not say its range and `input_range` is not set.
+    """
+    if settings.parameterization == "pixel" and settings.deprocess != "picture":
+        return None
+    return input_range.resolve(model, settings)
+
+
+def make_parameterization(settings: Settings, model_range):
+    """The settings' image parameterization (`param.Pixel` or `param.Fourier`)."""
+    if settings.parameterization == "fourier":
+        return param.Fourier(
+            model_range,
+            decay=settings.fourier_decay,
+            gain=settings.fourier_gain,
+            init_std=settings.fourier_init_std,
+            decorrelate=settings.decorrelate_colour,
+            canvas_factor=settings.canvas_factor,
+            downsample_cutoff=settings.downsample_cutoff,
+        )
+    return param.Pixel(
+        settings.init_distribution,
+        settings.init_low,
+        settings.init_high,
+        upscale_scale=settings.deprocess_scale,
+        upscale_epsilon=settings.deprocess_epsilon,
+    )
+
+
+def make_update(settings: Settings):
+    """The settings' update: the normalized-gradient step, or Adam."""
+    return update.make_update(
+        settings.optimizer, settings.gradient_normalization, settings.gradient_epsilon
+    )
+
+
+def make_transforms(settings: Settings) -> list:
+    """The settings' transforms, in order (none in the published recipes)."""
+    return list(transforms.from_specs(settings.transforms))
+
+
+def make_schedule(settings: Settings, num_scales: int):
+    """The step length of each step, or None for a constant one."""
+    schedule = settings.schedule
+    if schedule == "constant":
+        return None
+    total = settings.num_steps * num_scales
+
+    def step_size_at(step: int) -> float:
+        return update.step_size_at(
+            step, total, settings.step_size, schedule, settings.final_step_fraction
+        )
+
+    return step_size_at
+
+
+def check_one_batch(num_images: int, batch_size: int, num_shards: int, num_replicas: int):
+    """Refuses to split the images of an objective that couples its batch (`diversity`).
+
+    Such an objective compares each image with the others of its batch, so the run must
+    optimize all its images in one chunk, in one job, on one device (several devices would
+    each see their share, padded with copies).
+
+    Raises:
+        UsageError: When the images would be split over chunks, shards or devices.
+    """
+    if num_images > batch_size:
+        raise errors.UsageError(
+            f"the objective couples the images of a batch (diversity), but batch_size="
+            f"{batch_size} splits its {num_images} images over "
+            f"{-(-num_images // batch_size)} chunks; set batch_size={num_images} or more"
+        )
+    if num_shards > 1:
+        raise errors.UsageError(
+            f"the objective couples the images of a batch (diversity); num_shards={num_shards} "
+            f"would split its {num_images} images over jobs; set num_shards=1"
+        )
+    if num_replicas > 1:
+        raise errors.UsageError(
+            f"the objective couples the images of a batch (diversity); {num_replicas} devices "
+            f"would each see a share of its {num_images} images; use one device "
+            '(strategy="default")'
+        )
 
 
 def choose_filter_indices(settings: Settings, num_filters: int) -> list[int]:
@@ -255,25 +384,32 @@ def choose_filter_indices(settings: Settings, num_filters: int) -> list[int]:
 def plan_layer(model, settings: Settings, placement=None) -> Plan:
     """The plan for the filters of `settings.layer`: one channel objective per filter.
 
+    With `linear_output`, the units of the model's last layer are its classes: each image's
+    objective is `objectives.class_logit` (the layer before its activation), not the channel.
     With `num_shards` > 1, the plan holds this shard's share: whole chunks of the unsharded
     run's layout, so that every filter runs in the same batch as it would unsharded.
 
     Raises:
-        UsageError: For a layer, filter or image size that the model cannot take.
+        UsageError: For a layer, filter or image size that the model cannot take, or, with
+            `linear_output`, a last layer without an activation to leave out.
     """
     info = extractor.find_layer(model, settings.layer)
     filter_indices = choose_filter_indices(settings, info.num_filters)
-    channel_objectives = [
-        objectives_lib.channel(info.name, index, settings.border) for index in filter_indices
-    ]
+    if settings.linear_output and info.name == model.layers[-1].name:
+        layer_objectives = [objectives_lib.class_logit(index) for index in filter_indices]
+    else:
+        layer_objectives = [
+            objectives_lib.channel(info.name, index, settings.border) for index in filter_indices
+        ]
     plan = plan_objectives(
         model,
-        channel_objectives,
+        layer_objectives,
         filter_indices,
         settings,
         num_filters=info.num_filters,
         placement=placement,
     )
+    plan.layer_name = info.name
     if settings.num_shards > 1:
         plan.keys = batching.shard_keys(
             plan.keys, plan.batch_size, settings.num_shards, settings.shard_index
@@ -288,29 +424,43 @@ def dead_images(loss_history: np.ndarray, threshold: float, at_any_step: bool) -
     return below.any(axis=0) if at_any_step else below[-1]
 
 
-def deprocess_tiles(inputs: np.ndarray, failed: np.ndarray, settings: Settings) -> np.ndarray:
-    """Deprocesses each optimized image; a failed image's tile stays black."""
+def deprocess_tiles(
+    inputs: np.ndarray, failed: np.ndarray, settings: Settings, model_range=None
+) -> np.ndarray:
+    """Deprocesses each optimized image; a failed image's tile stays black.
+
+    The "picture" style shows each image as the model's input range maps it (`model_range`);
+    the others normalize its contrast.
+    """
     tiles = []
     for image, is_failed in zip(inputs, failed, strict=True):
-        tile = deprocess.deprocess_image(
-            image,
-            style=settings.deprocess,
-            scale=settings.deprocess_scale,
-            epsilon=settings.deprocess_epsilon,
-            crop=settings.crop,
-        )
+        if settings.deprocess == "picture":
+            tile = deprocess.picture_tile(model_range.to_unit(image), crop=settings.crop)
+        else:
+            tile = deprocess.deprocess_image(
+                image,
+                style=settings.deprocess,
+                scale=settings.deprocess_scale,
+                epsilon=settings.deprocess_epsilon,
+                crop=settings.crop,
+            )
         tiles.append(np.zeros_like(tile) if is_failed else tile)
     return np.stack(tiles)
 
 
-def collect(chunks, layer_name: str, settings: Settings) -> VisualizationResult:
-    """Concatenates chunk results, deprocesses the tiles and marks dead and failed images."""
+def collect(chunks, layer_name: str, settings: Settings, model_range=None) -> VisualizationResult:
+    """Concatenates chunk results, deprocesses the tiles and marks dead and failed images.
+
+    `model_range` is the plan's input range, which the "picture" deprocess needs.
+    """
     chunks = list(chunks)
     inputs = np.concatenate([chunk.inputs for chunk in chunks])
     failed_step = np.concatenate([chunk.failed_step for chunk in chunks])
     loss_history = np.concatenate([chunk.loss_history for chunk in chunks], axis=1)
+    with np.errstate(invalid="ignore"):
+        at_start = loss_history[0] <= settings.dead_threshold
     return VisualizationResult(
-        images=deprocess_tiles(inputs, failed_step >= 0, settings),
+        images=deprocess_tiles(inputs, failed_step >= 0, settings, model_range),
         inputs=inputs,
         losses=np.concatenate([chunk.losses for chunk in chunks]),
         filter_indices=np.concatenate([chunk.keys for chunk in chunks]),
@@ -318,10 +468,11 @@ def collect(chunks, layer_name: str, settings: Settings) -> VisualizationResult:
         dead=dead_images(loss_history, settings.dead_threshold, settings.dead_at_any_step),
         failed_step=failed_step,
         layer_name=layer_name,
+        needed_warmup=at_start if settings.relu_warmup_steps else None,
     )
 
 
 def run_plan(plan: Plan, settings: Settings) -> VisualizationResult:
     """Optimizes all the plan's images, chunk by chunk, and collects the results."""
     chunks = plan.iterate_chunks(plan.progress_bar(settings.progress))
-    return collect(chunks, plan.layer_name, settings)
+    return collect(chunks, plan.layer_name, settings, plan.input_range)

@@ -13,6 +13,7 @@ line rewrites them into flag words (`--config.image_size=-5 …`).
 import dataclasses
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -27,11 +28,24 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 GRADIENT_NORMALIZATIONS = ("rms", "l2", "pixel_l2", "none")
 INIT_DISTRIBUTIONS = ("uniform", "normal")
-DEPROCESS_STYLES = ("standard", "dlwp2")
+DEPROCESS_STYLES = ("standard", "dlwp2", "picture")
 SELECTIONS = ("first", "top")
 GRID_ORDERS = ("row", "column")
 AUTOMATIC_GRIDS = ("fit", "square")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+PARAMETERIZATIONS = ("pixel", "fourier")
+OPTIMIZERS = ("normalized_gradient", "adam")
+SCHEDULES = ("constant", "linear", "cosine")
+# The transforms as the `transforms` setting writes them; `optvis.transforms` builds them.
+TRANSFORM_FORMS = (
+    "pad(pixels)",
+    "jitter(pixels)",
+    "shift(fraction)",
+    "scale(low, high)",
+    "rotate(degrees)",
+)
+# lucid's standard list (Distill 2017): pad 12, jitter 8, scale 0.9-1.1, rotate ±10°, jitter 4.
+STANDARD_TRANSFORMS = ("pad(12)", "jitter(8)", "scale(0.9, 1.1)", "rotate(10)", "jitter(4)")
 
 # The groups, in the order `configs/base.py` and `--help` show them.
 GROUPS = (
@@ -62,6 +76,7 @@ def setting(
     requirement: str = "",
     non_empty: bool = False,
     names: bool = False,
+    numbers: bool = False,
 ):
     """Declares one setting: a dataclass field whose metadata holds its rules and meaning.
 
@@ -74,6 +89,7 @@ def setting(
         requirement: What `valid` asks for, in words ("an integer ≥ 1").
         non_empty: A text setting that cannot be empty.
         names: A tuple setting that holds names (text) rather than integers.
+        numbers: A tuple setting that holds numbers (floats) rather than integers.
     """
     metadata = dict(
         meaning=meaning,
@@ -83,6 +99,7 @@ def setting(
         requirement=requirement,
         non_empty=non_empty,
         names=names,
+        numbers=numbers,
     )
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -164,7 +181,7 @@ class Settings:
     )
     step_size: float = setting(
         1.0,
-        "How far each normalized step moves the image.",
+        "How far each normalized step moves the image; Adam's learning rate (optimizer=adam).",
         "The objective and the ascent",
         valid=lambda v: 0 < v <= FLOAT32_MAX,
         requirement="a finite number > 0 (up to 3.4e38, float32)",
@@ -199,12 +216,130 @@ class Settings:
     )
 
     # --- The optimizer (issue 10: transforms branch adds its fields here) ---
+    optimizer: str = setting(
+        "normalized_gradient",
+        '"normalized_gradient": step_size along each image\'s normalized gradient (the '
+        'references); "adam": Adam ascent with learning rate step_size.',
+        "The optimizer",
+        choices=OPTIMIZERS,
+    )
+    schedule: str = setting(
+        "constant",
+        '"constant": step_size at every step; "linear" or "cosine": from step_size at the first '
+        "step down to step_size × final_step_fraction at the last.",
+        "The optimizer",
+        choices=SCHEDULES,
+    )
+    final_step_fraction: float = setting(
+        0.1,
+        'The last step\'s size as a fraction of step_size, for a "linear" or "cosine" schedule.',
+        "The optimizer",
+        valid=lambda v: _finite(v) and 0 < v <= 1,
+        requirement="a number in (0, 1]",
+    )
 
-    # --- The image parameterization (issue 10: lead adds its fields here) ---
+    # --- The image parameterization ---
+    parameterization: str = setting(
+        "pixel",
+        '"pixel": the image is the parameters (the references); "fourier": a 1/f-scaled '
+        "spectrum in a decorrelated colour space, squashed into [0, 1] and mapped into the "
+        "model's input range (lucid, Distill).",
+        "The image parameterization",
+        choices=PARAMETERIZATIONS,
+    )
+    input_range: tuple = setting(
+        (),
+        "The model's input range (low, high) for a picture in [0, 1] (fourier); empty: the "
+        "Keras Applications family's preprocess_input, [0, 1] for the demo model, or a model "
+        "file's leading Rescaling layer.",
+        "The image parameterization",
+        numbers=True,
+        valid=lambda v: not v or (len(v) == 2 and all(map(_finite, v)) and v[0] < v[1]),
+        requirement="two finite numbers (low, high) with low < high, or () for automatic",
+    )
+    fourier_decay: float = setting(
+        1.0,
+        "Each frequency's amplitude is scaled by 1/f**fourier_decay (1: natural images' spectrum).",
+        "The image parameterization",
+        valid=lambda v: _finite(v) and v >= 0,
+        requirement="a finite number ≥ 0",
+    )
+    fourier_gain: float = setting(
+        0.25,
+        "Overall factor of the spectrum: how far one step moves the picture.",
+        "The image parameterization",
+        valid=lambda v: _finite(v) and v > 0,
+        requirement="a finite number > 0",
+    )
+    fourier_init_std: float = setting(
+        0.01,
+        "Standard deviation of the starting spectrum (seeded per (seed, filter)).",
+        "The image parameterization",
+        valid=lambda v: _finite(v) and v >= 0,
+        requirement="a finite number ≥ 0",
+    )
+    decorrelate_colour: bool = setting(
+        True,
+        "Optimize RGB pictures in a decorrelated colour space (luminance and two opponent "
+        "axes, scaled as in natural photos).",
+        "The image parameterization",
+    )
+    canvas_factor: int = setting(
+        1,
+        "Optimize the picture at this many times the image size, then downsample it with "
+        "antialiasing inside the step (kills pooling-grid checkerboards).",
+        "The image parameterization",
+        valid=lambda v: 1 <= v <= 8,
+        requirement="an integer from 1 to 8",
+    )
+    downsample_cutoff: float = setting(
+        0.5,
+        "Cutoff of that antialiasing, in cycles per pixel of the image (0.5: Nyquist).",
+        "The image parameterization",
+        valid=lambda v: _finite(v) and 0 < v <= 0.5,
+        requirement="a number in (0, 0.5]",
+    )
+    relu_warmup_steps: int = setting(
+        0,
+        "For the first steps, ReLUs whose gradient is zero for an image pass it where it "
+        "would raise their input, so filters that never fire from noise still move.",
+        "The objective and the ascent",
+        valid=lambda v: v >= 0,
+        requirement="an integer ≥ 0",
+    )
 
     # --- Transforms (issue 10: transforms branch adds its fields here) ---
+    transforms: tuple = setting(
+        (),
+        "Random transforms of the image at every step, in order, drawn per (seed, filter, "
+        'step): "pad(pixels)", "jitter(pixels)", "scale(low, high)", "rotate(degrees)"; '
+        f"lucid's standard list is {STANDARD_TRANSFORMS}. Empty: none.",
+        "Transforms",
+        names=True,
+    )
 
     # --- Regularizers (issue 10: objectives branch adds its fields here) ---
+    total_variation_weight: float = setting(
+        0.0,
+        "Weight of the total-variation penalty (mean |neighbour difference|) on the image.",
+        "Regularizers",
+        valid=lambda v: 0 <= v <= FLOAT32_MAX,
+        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+    )
+    l2_weight: float = setting(
+        0.0,
+        "Weight of the L2 penalty (mean squared value) on the image.",
+        "Regularizers",
+        valid=lambda v: 0 <= v <= FLOAT32_MAX,
+        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+    )
+    blur_weight: float = setting(
+        0.0,
+        "Weight of the blur penalty (what a 3x3 box blur would remove) on the image.",
+        "Regularizers",
+        valid=lambda v: 0 <= v <= FLOAT32_MAX,
+        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+    )
 
     # --- The initial noise ---
     init_distribution: str = setting(
@@ -238,7 +373,9 @@ class Settings:
     # --- Deprocess ---
     deprocess: str = setting(
         "standard",
-        '"standard" (−mean, /(std+eps), ×scale, +0.5, clip, ×255) or "dlwp2" (/std, ×64, +128).',
+        '"standard" (−mean, /(std+eps), ×scale, +0.5, clip, ×255), "dlwp2" (/std, ×64, +128) '
+        'or "picture" (the model\'s input range onto 0–255, as the picture is: the quality '
+        "recipe).",
         "Deprocess",
         choices=DEPROCESS_STYLES,
     )
@@ -510,6 +647,8 @@ def type_name(name: str) -> str:
         return "text"
     if field.metadata["names"]:
         return 'a tuple of names, e.g. \'("block1_conv1", "block2_conv1")\''
+    if field.metadata["numbers"]:
+        return "a tuple of numbers, e.g. '(-1, 1)'"
     return "a tuple of integers, e.g. '(0, 5, 9)'"
 
 
@@ -530,6 +669,11 @@ def _has_type(value, field) -> bool:
         return False
     if field.metadata["names"]:
         return all(isinstance(item, str) for item in value)
+    if field.metadata["numbers"]:
+        return all(
+            isinstance(item, numbers.Real) and not isinstance(item, (bool, np.bool_))
+            for item in value
+        )
     return all(
         isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_))
         for item in value
@@ -569,6 +713,8 @@ def _check_value(name: str, value, field):
         raise errors.SettingError(name, value, "is empty; give a value")
     if metadata["valid"] is not None and not metadata["valid"](value):
         raise errors.SettingError(name, value, f"is out of range: use {metadata['requirement']}")
+    if metadata["numbers"]:
+        return tuple(float(item) for item in value)
     return _plain(value, field.default)
 
 
@@ -583,6 +729,67 @@ def _plain(value, default):
     if isinstance(default, tuple):
         return tuple(item if isinstance(item, str) else int(item) for item in value)
     return value
+
+
+_TRANSFORM_ARITY = {"pad": 1, "jitter": 1, "shift": 1, "scale": 2, "rotate": 1}
+_TRANSFORM_SPEC = re.compile(r"\s*([a-z_]+)\s*\((.*)\)\s*")
+
+
+def parse_transform_specs(specs) -> list[tuple[str, tuple]]:
+    """Reads the `transforms` setting: each text as (name, arguments), in order.
+
+    The forms are `TRANSFORM_FORMS`: "pad(pixels)" and "jitter(pixels)" with a whole number
+    ≥ 0, "shift(fraction)" with a fraction of the size in [0, 1), "scale(low, high)" with
+    0 < low ≤ high, "rotate(degrees)" with a number ≥ 0. Pure
+    Python, so the settings are checked before TensorFlow starts.
+
+    Args:
+        specs: A sequence of texts, e.g. ("pad(12)", "scale(0.9, 1.1)").
+
+    Returns:
+        A list of (name, arguments): ints for pad and jitter, floats for scale and rotate.
+
+    Raises:
+        UsageError: For the first text that is not one of the forms, naming it and the forms.
+    """
+    return [_parse_transform_spec(spec, specs) for spec in specs]
+
+
+def _parse_transform_spec(spec, specs) -> tuple[str, tuple]:
+    def refuse(problem: str):
+        return errors.UsageError(
+            f"transform {spec!r} in transforms={show(tuple(specs))} {problem}; use "
+            f"{', '.join(TRANSFORM_FORMS)}, e.g. transforms={show(STANDARD_TRANSFORMS)}"
+        )
+
+    match = _TRANSFORM_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise refuse("is not of the form name(numbers)")
+    name, text = match.groups()
+    if name not in _TRANSFORM_ARITY:
+        raise refuse(f"names no transform (the transforms are {', '.join(_TRANSFORM_ARITY)})")
+    try:
+        numbers_given = tuple(float(part) for part in text.split(",")) if text.strip() else ()
+    except ValueError:
+        raise refuse("has an argument that is not a number") from None
+    if len(numbers_given) != _TRANSFORM_ARITY[name]:
+        raise refuse(
+            f"gives {len(numbers_given)} numbers where {name} takes {_TRANSFORM_ARITY[name]}"
+        )
+    if not all(math.isfinite(number) for number in numbers_given):
+        raise refuse("has an argument that is not finite")
+    if name in ("pad", "jitter"):
+        (pixels,) = numbers_given
+        if pixels != int(pixels) or pixels < 0:
+            raise refuse(f"needs whole pixels ≥ 0 for {name}")
+        return name, (int(pixels),)
+    if name == "shift" and not 0 <= numbers_given[0] < 1:
+        raise refuse("needs a fraction of the size in [0, 1) for shift")
+    if name == "scale" and not 0 < numbers_given[0] <= numbers_given[1]:
+        raise refuse("needs 0 < low ≤ high for scale")
+    if name == "rotate" and numbers_given[0] < 0:
+        raise refuse("needs degrees ≥ 0 for rotate")
+    return name, numbers_given
 
 
 def _check_combinations(values: dict) -> None:
@@ -625,6 +832,7 @@ def _check_combinations(values: dict) -> None:
             f"scale of image_size={image_size} smaller than 1 px; use fewer upscalings or a "
             "larger image_size"
         )
+    _check_transforms(values["transforms"], first)
     if values["shard_index"] >= values["num_shards"]:
         raise errors.UsageError(
             f"shard_index={values['shard_index']} is out of range for num_shards="
@@ -641,6 +849,17 @@ def _check_combinations(values: dict) -> None:
             f"panel_titles has {len(titles)} titles for {len(layers)} panel_layers; give one "
             "title per layer, or none to use the layer names"
         )
+
+
+def _check_transforms(specs, smallest_size: int) -> None:
+    for name, arguments in parse_transform_specs(specs):
+        # A reflection reaches at most one pixel short of the far side.
+        if name == "pad" and arguments[0] >= smallest_size:
+            raise errors.UsageError(
+                f"transform 'pad({arguments[0]})' in transforms={show(specs)} reflects more "
+                f"than the smallest image holds ({smallest_size} px); pad by at most "
+                f"{smallest_size - 1} pixels, or use a larger image_size"
+            )
 
 
 def _check_filter_indices(filter_indices) -> None:

@@ -147,7 +147,7 @@ def run_benchmark_script(*args) -> subprocess.CompletedProcess:
 
 def test_benchmark_script_writes_table_and_json(tmp_path):
     finished = run_benchmark_script(
-        "--config=configs/quickstart.py",
+        "--config=configs/quickstart_faithful.py",
         "--config.max_filters=2",
         "--config.num_steps=2",
         "--config.image_size=32",

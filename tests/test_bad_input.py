@@ -15,7 +15,7 @@ from conftest import lambda_model, run_command, small_cnn
 
 from keras_filters.model import loading as models
 
-QUICKSTART = "--config=configs/quickstart.py"
+QUICKSTART = "--config=configs/quickstart_faithful.py"
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def files(tmp_path_factory):
     small_cnn().save_weights(paths["other_weights"])
     paths["extra_key_config"] = folder / "extra_key_config.py"
     paths["extra_key_config"].write_text(
-        "from configs import quickstart\n\n\ndef get_config():\n"
+        "from configs import quickstart_faithful as quickstart\n\n\ndef get_config():\n"
         "    config = quickstart.get_config()\n    config.num_stepz = 3\n    return config\n"
     )
     paths["a_file"] = folder / "a_file"

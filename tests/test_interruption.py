@@ -16,7 +16,7 @@ from keras_filters.job import run as runner
 
 # 16 filters in 4 chunks of 4, long enough per chunk (about 0.5 s) to be caught between chunks.
 ARGUMENTS = [
-    "--config=configs/quickstart.py",
+    "--config=configs/quickstart_faithful.py",
     "--config.max_filters=16",
     "--config.batch_size=4",
     "--config.num_steps=150",
@@ -152,7 +152,7 @@ def test_second_signal_stops_at_once():
 
 
 PANEL_ARGUMENTS = [
-    "--config=configs/quickstart.py",
+    "--config=configs/quickstart_faithful.py",
     "--config.panel_layers=('conv1', 'conv2')",
     "--config.max_filters=8",
     "--config.batch_size=4",

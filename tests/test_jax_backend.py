@@ -88,7 +88,7 @@ def test_quickstart_on_jax_gives_the_tensorflow_losses(tmp_path):
         environment = JAX_VARIABLES if backend == "jax" else None
         outdir = tmp_path / backend
         finished = run_command(
-            "--config=configs/quickstart.py",
+            "--config=configs/quickstart_faithful.py",
             "--config.max_filters=8",
             "--config.grid_rows=2",
             "--config.grid_cols=4",

@@ -74,7 +74,7 @@ def test_nan_filter_fails_alone_and_others_match_a_clean_run(model_files, tmp_pa
 
 def test_run_where_every_filter_failed_exits_non_zero(model_files, tmp_path):
     finished = run_command(
-        "--config=configs/quickstart.py",
+        "--config=configs/quickstart_faithful.py",
         f"--config.model={model_files[0]}",
         "--config.layer=nan_channel",
         "--config.filter_indices=(2,)",

@@ -96,7 +96,7 @@ def test_a_layer_without_live_filters_keeps_a_black_titled_panel(tmp_path):
 
 def test_command_line_reports_the_panels(tmp_path):
     finished = run_command(
-        "--config=configs/quickstart.py",
+        "--config=configs/quickstart_faithful.py",
         "--config.panel_layers=('conv1', 'conv2')",
         "--config.max_filters=8",
         "--config.grid_rows=2",

@@ -23,7 +23,7 @@ tensorflow_only = pytest.mark.skipif(
 )
 
 SMALL = [
-    "--config=quickstart",
+    "--config=quickstart_faithful",
     "--config.filter_indices=(0, 5, 9, 12, 3)",  # an odd number of filters
     "--config.batch_size=4",
     "--config.num_steps=3",
@@ -142,7 +142,7 @@ def run_merge(*args) -> subprocess.CompletedProcess:
     )
 
 
-SHARDED = ["--config=quickstart", "--config.max_filters=20", "--config.batch_size=4"]
+SHARDED = ["--config=quickstart_faithful", "--config.max_filters=20", "--config.batch_size=4"]
 
 
 def test_three_shards_merge_into_the_unsharded_mosaic(tmp_path):
@@ -188,7 +188,9 @@ def test_three_shards_merge_into_the_unsharded_mosaic(tmp_path):
 
 @tensorflow_only
 def test_tpu_where_there_is_none_names_the_address_setting(tmp_path):
-    finished = run_command("--config=quickstart", "--config.strategy=tpu", f"--outdir={tmp_path}")
+    finished = run_command(
+        "--config=quickstart_faithful", "--config.strategy=tpu", f"--outdir={tmp_path}"
+    )
     assert finished.returncode == 2
     [line] = finished.stderr.strip().splitlines()
     assert line.startswith("keras-filters: error: --config.strategy='tpu' found no TPU at ")
@@ -204,7 +206,7 @@ def test_benchmark_runs_on_cpu_under_either_backend_with_one_command(backend, tm
         [
             sys.executable,
             os.path.join(REPO_ROOT, "scripts", "benchmark.py"),
-            "--config=configs/quickstart.py",
+            "--config=configs/quickstart_faithful.py",
             "--config.max_filters=3",
             "--config.num_steps=2",
             "--config.image_size=32",
@@ -256,7 +258,7 @@ def test_jax_device_names_are_checked():
 @tensorflow_only
 def test_tpu_address_where_nothing_answers_fails_at_once(tmp_path):
     finished = run_command(
-        "--config=quickstart",
+        "--config=quickstart_faithful",
         "--config.strategy=tpu",
         "--config.tpu_address=grpc://127.0.0.1:9",
         f"--outdir={tmp_path / 'out'}",

@@ -30,7 +30,9 @@ def test_defaults_and_quickstart_give_typed_frozen_settings():
     assert defaults == Settings() and defaults.to_dict() == base.get_config().to_dict()
     assert defaults.image_size == 128 and defaults.gradient_normalization == "rms"
     resolved = check(**quickstart.get_config().to_dict())
-    assert (resolved.model, resolved.layer, resolved.step_size) == ("demo", "conv3", 10.0)
+    assert (resolved.model, resolved.layer, resolved.step_size) == ("demo", "conv3", 0.3)
+    assert (resolved.parameterization, resolved.optimizer) == ("fourier", "adam")
+    assert resolved.transforms == ("shift(0.125)", "scale(0.9, 1.1)", "rotate(10)")
     assert isinstance(resolved.step_size, float) and isinstance(resolved.filter_indices, tuple)
     with pytest.raises(dataclasses.FrozenInstanceError):
         resolved.image_size = 3

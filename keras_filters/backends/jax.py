@@ -11,13 +11,15 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def compile_step(model, image_losses, apply_update, *, example_args=None, jit_compile=True):
+def compile_step(
+    model, image_losses, apply_update, *, example_args=None, jit_compile=True, static_shapes=True
+):
     """Compiles `step(params, state, targets, step_size, draws)`; see `keras_filters.backends`.
 
-    Args and returns as the TensorFlow backend's; `example_args` and `jit_compile` are
-    accepted for the same contract (JAX always compiles, for any shape).
+    Args and returns as the TensorFlow backend's; `example_args`, `jit_compile` and
+    `static_shapes` are accepted for the same contract (JAX always compiles once per shape).
     """
-    del example_args, jit_compile
+    del example_args, jit_compile, static_shapes
     trainable = [variable.value for variable in model.trainable_variables]
     non_trainable = [variable.value for variable in model.non_trainable_variables]
 

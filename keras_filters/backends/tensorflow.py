@@ -1,7 +1,9 @@
 """The TensorFlow backend: `tf.function` + `GradientTape`.
 
 The input signature leaves the batch and spatial axes open (only each argument's last axis is
-fixed), so one trace serves the whole run, whatever its chunks and scales.
+fixed), so one trace serves the whole run, whatever its chunks and scales. A parameterization
+whose arithmetic needs its shape (the Fourier image's DFT tables) asks for static shapes: the
+step is then traced once per shape (a chunk size or a scale).
 """
 
 import numpy as np
@@ -17,7 +19,15 @@ def _open_spec(value) -> tf.TensorSpec:
     return tf.TensorSpec(shape, tf.as_dtype(value.dtype))
 
 
-def compile_step(model, image_losses, apply_update, *, example_args, jit_compile: bool = False):
+def compile_step(
+    model,
+    image_losses,
+    apply_update,
+    *,
+    example_args,
+    jit_compile: bool = False,
+    static_shapes: bool = False,
+):
     """Compiles `step(params, state, targets, step_size, draws)`; see `keras_filters.backends`.
 
     Args:
@@ -26,6 +36,8 @@ def compile_step(model, image_losses, apply_update, *, example_args, jit_compile
         apply_update: `apply_update(params, state, losses, gradients, step_size)`.
         example_args: (params, state) of one chunk, for the input signature.
         jit_compile: Compile with XLA. Defaults to False.
+        static_shapes: Trace once per shape instead of once with open axes. Defaults to
+            False.
     """
     example_params, example_state = example_args
 
@@ -41,6 +53,8 @@ def compile_step(model, image_losses, apply_update, *, example_args, jit_compile
         gradients = tape.gradient(losses, params)
         return apply_update(params, state, losses, gradients, step_size)
 
+    if static_shapes:
+        return tf.function(step, jit_compile=jit_compile)
     signature = [
         _open_spec(example_params),
         tf.nest.map_structure(_open_spec, tuple(example_state)),

@@ -59,3 +59,20 @@ def deprocess_image(
 def deprocess_images(images, **settings) -> np.ndarray:
     """Applies `deprocess_image` to each image of a batch; settings as there."""
     return np.stack([deprocess_image(image, **settings) for image in images])
+
+
+def picture_tile(unit_image: np.ndarray, *, crop: int = 0) -> np.ndarray:
+    """A picture in [0, 1] as uint8, as it is (no contrast stretch): the quality recipe's tile.
+
+    Args:
+        unit_image: Float array (height, width, channels), the model's input range mapped
+            onto [0, 1] (`InputRange.to_unit`).
+        crop: Pixels cut from each side. Defaults to 0.
+
+    Returns:
+        uint8 array (height - 2·crop, width - 2·crop, channels).
+    """
+    pixels = np.rint(np.clip(np.asarray(unit_image, np.float64), 0.0, 1.0) * 255.0)
+    if crop:
+        pixels = pixels[crop:-crop, crop:-crop]
+    return pixels.astype(np.uint8)

@@ -13,13 +13,14 @@ import numpy as np
 from keras_filters import errors, pipeline
 from keras_filters.job import artifacts
 from keras_filters.job import run as job
+from keras_filters.model import input_range
 from keras_filters.optvis import render
 from keras_filters.settings import Settings
 
 # Settings that differ between the shards of one run.
 SHARD_SETTINGS = ("shard_index",)
 # Facts of the run that every shard's record must share.
-SHARED_FACTS = ("model", "layer", "layer_filters", "image_sizes", "batch_size")
+SHARED_FACTS = ("model", "layer", "layer_filters", "image_sizes", "batch_size", "input_range")
 
 
 def _read_shard(folder: str) -> tuple[dict, dict]:
@@ -100,7 +101,8 @@ def merge(outdir: str, shard_folders, log=None) -> dict:
             f"{absent[:10]}; rerun the shards that hold them"
         )
     merged = settings.replace(num_shards=1)
-    result = pipeline.collect(chunks, first["layer"], merged)
+    model_range = input_range.InputRange.from_record(first.get("input_range"))
+    result = pipeline.collect(chunks, first["layer"], merged, model_range)
     facts = {key: first[key] for key in SHARED_FACTS}
     rendered = job.render_result(merged, result, facts, log)
     record = job.write_layer(outdir, merged, rendered)

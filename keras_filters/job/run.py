@@ -241,6 +241,7 @@ def layer_facts(plan) -> dict:
         "layer_filters": plan.num_filters,
         "image_sizes": plan.renderer.sizes,
         "batch_size": plan.batch_size,
+        "input_range": plan.input_range.to_record() if plan.input_range else None,
     }
 
 
@@ -249,7 +250,7 @@ def _render_layer(job: LayerJob, log) -> _Rendered | None:
     if not job.done:
         return None
     chunks = [job.done[number] for number in sorted(job.done)]
-    result = pipeline.collect(chunks, job.plan.layer_name, job.settings)
+    result = pipeline.collect(chunks, job.plan.layer_name, job.settings, job.plan.input_range)
     return render_result(job.settings, result, layer_facts(job.plan), log)
 
 
@@ -380,15 +381,18 @@ def _layer_record(facts: dict, result, selection) -> dict:
                 "dead": bool(dead),
                 "failed": bool(failed_step >= 0),
                 "failed_step": int(failed_step) if failed_step >= 0 else None,
+                # Noise did not excite it: only the ReLU-gradient warm-up could move it.
+                "needed_warmup": bool(warmed),
                 # The objective at every step (null where it was not finite): the loss curve.
                 "loss_history": [float(value) for value in history],
             }
-            for index, loss, dead, failed_step, history in zip(
+            for index, loss, dead, failed_step, history, warmed in zip(
                 result.filter_indices,
                 result.losses,
                 result.dead,
                 result.failed_step,
                 result.loss_history.T,
+                result.needed_warmup,
                 strict=True,
             )
         ],

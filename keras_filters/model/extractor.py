@@ -6,6 +6,8 @@ import re
 import keras
 
 from keras_filters import errors
+from keras_filters.model import variants
+from keras_filters.optvis import objectives
 
 PATH_SEPARATOR = "/"
 
@@ -163,23 +165,37 @@ def build_feature_extractor(model: keras.Model, layer_names) -> keras.Model:
 
     Only the layers up to the targets run, in one forward pass. A layer inside a nested model
     is reached by calling a sub-model of the nested model on the nested model's input in the
-    outer graph, which avoids "graph disconnected" errors.
+    outer graph, which avoids "graph disconnected" errors. Two names are not layers:
+    `objectives.INPUT` is left out (the step puts the image into the activations itself), and
+    `objectives.LOGITS` is the model's final layer before its activation
+    (`variants.logits_output`).
 
     Args:
         model: The full model.
         layer_names: A layer path as `list_layers` gives it (or a plain name that is unique in
-            the model), or a sequence of them.
+            the model), `objectives.LOGITS`, or a sequence of them.
 
     Returns:
         A `keras.Model` that shares the weights of `model`, whose output is a dict from each
         layer's path, as given, to that layer's output.
 
     Raises:
-        UsageError: If a layer is not visualizable.
+        UsageError: If a layer is not visualizable, if no layer is left once `INPUT` is left
+            out, or if the model has no logits before an activation.
     """
     names = [layer_names] if isinstance(layer_names, str) else list(dict.fromkeys(layer_names))
+    names = [name for name in names if name != objectives.INPUT]
+    if not names:
+        raise errors.UsageError(
+            f"the objective reads no layer of model {model.name!r}, only the input image; add "
+            "an objective on a layer"
+        )
     outputs = {}
     for name in names:
+        if name == objectives.LOGITS:
+            # A name of its own, so that the linear copy of the last layer can sit beside it.
+            outputs[name] = variants.logits_output(model, name=model.layers[-1].name + "_logits")
+            continue
         info = find_layer(model, name)
         outputs[name] = _layer_output(model, info.name.split(PATH_SEPARATOR))
     target = "_and_".join(name.replace(PATH_SEPARATOR, "_") for name in names)

@@ -75,12 +75,17 @@ def load_model(
     if not isinstance(model, str) or not model:
         raise errors.UsageError(f"model must be a keras.Model, a name or a path; got {model!r}")
     if model == DEMO_MODEL_NAME:
-        return load_saved_model(demo_model_path(), unsafe_deserialization=unsafe_deserialization)
-    if model_files.is_model_path(model):
+        loaded = load_saved_model(demo_model_path(), unsafe_deserialization=unsafe_deserialization)
+    elif model_files.is_model_path(model):
         return load_saved_model(model, unsafe_deserialization=unsafe_deserialization)
-    return load_application(
-        model, weights=weights, include_top=include_top, image_size=image_size, seed=seed
-    )
+    else:
+        loaded = load_application(
+            model, weights=weights, include_top=include_top, image_size=image_size, seed=seed
+        )
+    # The demo and Keras Applications models say their input range by their name
+    # (`model.input_range.resolve` reads it); a file or a model object does not.
+    loaded.keras_filters_source = model
+    return loaded
 
 
 def load_saved_model(path: str, *, unsafe_deserialization: bool = False) -> keras.Model:

@@ -4,10 +4,20 @@ An `Objective` names the layers it reads and maps their activations (a dict from
 tensor) to a float32 tensor with one loss per image. Objectives combine with `+`, `-` and
 multiplication by a number: `0.5 * channel("conv3", 3) + channel("conv2", 7)`.
 
-Many images run in one batch. Objectives of the same kind on the same layer that differ only in
-the channel (`channel("conv3", 0)`, `channel("conv3", 1)`, …) run as one objective that reads
-each image's channel from a `targets` tensor, so a whole layer's filters share one compiled
-step; any other list runs as `per_image`, which gives image i the loss of objective i.
+Two keys of the activations dict are not layers. `INPUT` is the image the parameterization
+makes, in the model's input space, before the transforms: the regularizers (`total_variation`,
+`l2`, `blur`) read it. `LOGITS` is the output of the model's final layer before its softmax or
+other activation (the feature extractor builds it): `class_logit` reads it.
+
+Many images run in one batch. Objectives of the same kind that differ only in the index
+(`channel("conv3", 0)`, `channel("conv3", 1)`, …; `neuron` at the same position; `class_logit`)
+run as one objective that reads each image's index from a `targets` tensor, so a whole layer's
+filters share one compiled step; any other list runs as `per_image`, which gives image i the
+loss of objective i.
+
+Every objective here is per image (image i's loss depends on image i only) except `diversity`,
+which compares the images of one batch with each other: an objective that holds it has
+`couples_batch` set, and a run refuses to split its images over several batches.
 """
 
 import numbers
@@ -15,6 +25,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from keras import ops
+
+# Activation keys that name no layer: the image before the transforms (regularizers read it),
+# and the final layer before its softmax or other activation (class_logit reads it).
+INPUT = "<input>"
+LOGITS = "<logits>"
 
 
 class Objective:
@@ -24,11 +39,13 @@ class Objective:
         function: `function(activations, targets) -> (batch,) tensor`; `activations` maps
             each layer path in `layers` to that layer's output for the batch; `targets` is an
             int tensor (batch,) or None (see `channel`).
-        layers: The layer paths the objective reads.
+        layers: The layer paths (or `INPUT`, `LOGITS`) the objective reads.
         name: A readable description, e.g. "channel(conv3, 3)".
         batch_key: Objectives with the same key differ only in `target`, and run together as
             `batched(key)`; None for objectives that cannot.
-        target: This objective's value of the batched argument (its channel).
+        target: This objective's value of the batched argument (its channel or class).
+        couples_batch: Whether an image's loss depends on the other images of its batch
+            (`diversity`). Defaults to False.
     """
 
     def __init__(
@@ -38,12 +55,14 @@ class Objective:
         name: str,
         batch_key=None,
         target: int | None = None,
+        couples_batch: bool = False,
     ):
         self.function = function
         self.layers = tuple(dict.fromkeys(layers))
         self.name = name
         self.batch_key = batch_key
         self.target = target
+        self.couples_batch = couples_batch
 
     def __call__(self, activations: dict, targets=None):
         return self.function(activations, targets)
@@ -59,6 +78,7 @@ class Objective:
             lambda activations, targets: self(activations, targets) + other(activations, targets),
             self.layers + other.layers,
             f"{self.name} + {other.name}",
+            couples_batch=self.couples_batch or other.couples_batch,
         )
 
     __radd__ = __add__
@@ -79,6 +99,7 @@ class Objective:
             lambda activations, targets: factor * self(activations, targets),
             self.layers,
             f"{factor:g} * ({self.name})",
+            couples_batch=self.couples_batch,
         )
 
     __rmul__ = __mul__
@@ -104,6 +125,24 @@ def _spatial_mean(values):
     return ops.mean(values, axis=tuple(range(1, len(values.shape))))
 
 
+def _each_images_channel(values, targets):
+    """values[i, ..., targets[i]] for every image i, keeping the channel axis (size 1)."""
+    indices = ops.reshape(ops.cast(targets, "int32"), (-1,) + (1,) * (len(values.shape) - 1))
+    return ops.take_along_axis(values, indices, axis=-1)
+
+
+def _channel_mean(key: str, index: int | None, border: int = 0) -> Callable:
+    """The function of activations: the mean of channel `index` (None: `targets`) of `key`."""
+
+    def function(activations, targets):
+        values = _without_border(activations[key], border)
+        if index is None:
+            return _spatial_mean(_each_images_channel(values, targets))
+        return _spatial_mean(values[..., index : index + 1])
+
+    return function
+
+
 def channel(layer: str, index: int | None = None, border: int = 0) -> Objective:
     """The mean activation of one channel (filter) of `layer`.
 
@@ -116,21 +155,11 @@ def channel(layer: str, index: int | None = None, border: int = 0) -> Objective:
     Returns:
         An `Objective`.
     """
-
-    def per_image_channel(activations, targets):
-        values = _without_border(activations[layer], border)
-        rank = len(values.shape)
-        indices = ops.reshape(ops.cast(targets, "int32"), (-1,) + (1,) * (rank - 1))
-        return _spatial_mean(ops.take_along_axis(values, indices, axis=-1))
-
-    def one_channel(activations, targets):
-        values = _without_border(activations[layer], border)
-        return _spatial_mean(values[..., index : index + 1])
-
+    function = _channel_mean(layer, index, border)
     if index is None:
-        return Objective(per_image_channel, [layer], f"channel({layer}, own)")
+        return Objective(function, [layer], f"channel({layer}, own)")
     return Objective(
-        one_channel,
+        function,
         [layer],
         f"channel({layer}, {int(index)})",
         batch_key=("channel", layer, border),
@@ -138,12 +167,186 @@ def channel(layer: str, index: int | None = None, border: int = 0) -> Objective:
     )
 
 
+def _position(size, given: int | None, axis: str, layer: str):
+    """The index along a spatial axis: `given`, checked against a known size, or the centre."""
+    if given is None:
+        return size // 2
+    if isinstance(size, int) and not 0 <= given < size:
+        raise ValueError(
+            f"neuron({layer}): {axis}={given} is outside the activation map; use 0 … {size - 1}"
+        )
+    return given
+
+
+def neuron(
+    layer: str, index: int | None = None, x: int | None = None, y: int | None = None
+) -> Objective:
+    """The activation of one channel of `layer` at one spatial position.
+
+    A channel's mean asks for its pattern everywhere; a neuron asks for it once, at one place,
+    within that unit's receptive field (Distill, "Feature Visualization", 2017).
+
+    Args:
+        layer: The path of a layer with a spatial output (batch, height, width, channels).
+        index: The channel. Defaults to None: each image's own channel, read from `targets`.
+        x: The column of the activation map. Defaults to None: the centre, width // 2.
+        y: The row of the activation map. Defaults to None: the centre, height // 2.
+
+    Returns:
+        An `Objective`.
+
+    Raises:
+        ValueError: When called on an output that is not (batch, height, width, channels), or
+            with a position outside the activation map.
+    """
+
+    def function(activations, targets):
+        values = activations[layer]
+        if len(values.shape) != 4:
+            raise ValueError(
+                f"neuron({layer}) needs a spatial output (batch, height, width, channels); "
+                f"layer {layer!r} gives shape {tuple(values.shape)}; use channel instead"
+            )
+        shape = ops.shape(values)
+        row = _position(shape[1], y, "y", layer)
+        column = _position(shape[2], x, "x", layer)
+        at_position = values[:, row, column, :]
+        if index is None:
+            return ops.cast(_each_images_channel(at_position, targets)[:, 0], "float32")
+        return ops.cast(at_position[:, index], "float32")
+
+    where = f"x={'centre' if x is None else x}, y={'centre' if y is None else y}"
+    if index is None:
+        return Objective(function, [layer], f"neuron({layer}, own, {where})")
+    return Objective(
+        function,
+        [layer],
+        f"neuron({layer}, {int(index)}, {where})",
+        batch_key=("neuron", layer, x, y),
+        target=int(index),
+    )
+
+
+def class_logit(index: int | None = None) -> Objective:
+    """The logit of class `index`: the model's final layer before its softmax (or activation).
+
+    Maximizing a softmax probability can be won by pushing the other classes down; maximizing
+    the logit asks for the class itself (Distill, "Feature Visualization", 2017). The feature
+    extractor computes `LOGITS` from the model's last layer with its activation left out: a
+    last layer with an activation (`Dense(1000, activation="softmax")`) or a trailing
+    `Softmax`/`Activation` layer (see `model.variants.logits_output`).
+
+    Args:
+        index: The class. Defaults to None: each image's own class, read from `targets`.
+
+    Returns:
+        An `Objective`.
+    """
+    function = _channel_mean(LOGITS, index)
+    if index is None:
+        return Objective(function, [LOGITS], "class_logit(own)")
+    return Objective(
+        function,
+        [LOGITS],
+        f"class_logit({int(index)})",
+        batch_key=("class_logit",),
+        target=int(index),
+    )
+
+
+def deepdream(layer: str) -> Objective:
+    """The mean of the squared activations of `layer`: DeepDream's objective (Mordvintsev 2015).
+
+    Args:
+        layer: The layer's path.
+
+    Returns:
+        An `Objective`.
+    """
+
+    def function(activations, targets):
+        return _spatial_mean(ops.square(ops.cast(activations[layer], "float32")))
+
+    return Objective(function, [layer], f"deepdream({layer})")
+
+
+def gram_matrices(values):
+    """The Gram matrix of each image's activations: (batch, channels, channels).
+
+    Args:
+        values: Activations (batch, height, width, channels).
+
+    Returns:
+        float32 tensor: for image b, Σ over positions p of values[b, p, :]ᵀ values[b, p, :].
+    """
+    values = ops.cast(values, "float32")
+    flat = ops.reshape(values, (ops.shape(values)[0], -1, values.shape[-1]))
+    return ops.matmul(ops.transpose(flat, (0, 2, 1)), flat)
+
+
+def diversity(layer: str) -> Objective:
+    """How different the batch's images are, at `layer`: Distill's diversity term, per image.
+
+    Each image's Gram matrix of `layer`'s activations (which channels fire together, whatever
+    the position) is flattened and scaled to unit length; image i's value is minus the mean
+    cosine similarity to the other images': −1/(N−1) · Σ_{j≠i} ⟨Ĝ_i, Ĝ_j⟩ for a batch of N
+    (0 for a batch of one). Adding it to an objective (`channel(layer, 3) + 0.1 *
+    diversity(layer)`, every image of the batch given the same objective) pushes the images
+    apart, so that they show several things the channel responds to. lucid's
+    `diversity(layer)` is the same similarity as one number for the batch, Σ_i Σ_{j≠i}
+    ⟨Ĝ_i, Ĝ_j⟩ / N, with the sign left to the user (lucid subtracts it); the sum of this
+    objective over the batch is −N/(N−1) times lucid's.
+
+    The term couples the images of one batch: an image's value, and its gradient (the
+    gradient of the batch's sum, where each pair counts twice), depend on which images share
+    its batch. The objective has `couples_batch` set, and a run refuses to split its images
+    over several chunks, shards or devices (see `pipeline.plan_objectives`).
+
+    Args:
+        layer: The path of a layer with a spatial output (batch, height, width, channels).
+
+    Returns:
+        An `Objective`.
+    """
+
+    def function(activations, targets):
+        grams = gram_matrices(activations[layer])
+        flat = ops.reshape(grams, (ops.shape(grams)[0], -1))
+        # lucid's l2_normalize: x / sqrt(max(|x|², 1e-10)); an all-zero Gram stays zero.
+        squared_norm = ops.sum(ops.square(flat), axis=1, keepdims=True)
+        unit = flat / ops.sqrt(ops.maximum(squared_norm, 1e-10))
+        similarity = ops.matmul(unit, ops.transpose(unit))
+        count = ops.cast(ops.shape(unit)[0], "float32")
+        to_others = ops.sum(similarity, axis=1) - ops.diagonal(similarity)
+        return -to_others / ops.maximum(count - 1.0, 1.0)
+
+    return Objective(function, [layer], f"diversity({layer})", couples_batch=True)
+
+
 def batched(batch_key) -> Objective:
-    """The objective that runs every objective of `batch_key` at once, reading `targets`."""
-    kind, layer, border = batch_key
-    if kind != "channel":
-        raise ValueError(f"no batched form for objectives of kind {kind!r}")
-    return channel(layer, None, border)
+    """The objective that runs every objective of `batch_key` at once, reading `targets`.
+
+    Args:
+        batch_key: The `batch_key` of a `channel`, `neuron` or `class_logit` objective.
+
+    Returns:
+        The same kind of objective with `index=None`.
+
+    Raises:
+        ValueError: For a key of no batchable kind.
+    """
+    kind, *arguments = batch_key
+    if kind == "channel":
+        layer, border = arguments
+        return channel(layer, None, border)
+    if kind == "neuron":
+        layer, x, y = arguments
+        return neuron(layer, None, x, y)
+    if kind == "class_logit":
+        return class_logit(None)
+    raise ValueError(
+        f"no batched form for objectives of kind {kind!r}; batchable: channel, neuron, class_logit"
+    )
 
 
 def per_image(objectives: Sequence[Objective]) -> Objective:
@@ -161,14 +364,21 @@ def per_image(objectives: Sequence[Objective]) -> Objective:
         return ops.take_along_axis(losses, chosen, axis=1)[:, 0]
 
     layers = [layer for objective in objectives for layer in objective.layers]
-    return Objective(function, layers, "per image: " + ", ".join(o.name for o in objectives))
+    return Objective(
+        function,
+        layers,
+        "per image: " + ", ".join(o.name for o in objectives),
+        couples_batch=any(objective.couples_batch for objective in objectives),
+    )
 
 
 def batch_plan(objectives: Sequence[Objective]) -> tuple[Objective, np.ndarray]:
     """One objective that runs all of `objectives`, one per image, and each image's target.
 
     Objectives that share a `batch_key` run as their batched form with their targets (one
-    compiled step for any subset of them); otherwise `per_image` with targets 0 … N−1.
+    compiled step for any subset of them). Otherwise the distinct objectives run as
+    `per_image`, each computed once per step however many images share it (the same
+    objective object for every image of a batch, as with `diversity`, costs one).
 
     Returns:
         (objective, targets): `targets` is an int32 array (N,).
@@ -178,7 +388,135 @@ def batch_plan(objectives: Sequence[Objective]) -> tuple[Objective, np.ndarray]:
     if len(keys) == 1 and None not in keys:
         targets = [objective.target for objective in objectives]
         return batched(keys.pop()), np.asarray(targets, dtype=np.int32)
-    return per_image(objectives), np.arange(len(objectives), dtype=np.int32)
+    distinct = list({id(objective): objective for objective in objectives}.values())
+    if len(distinct) == 1:
+        return distinct[0], np.zeros(len(objectives), dtype=np.int32)
+    position = {id(objective): number for number, objective in enumerate(distinct)}
+    targets = [position[id(objective)] for objective in objectives]
+    return per_image(distinct), np.asarray(targets, dtype=np.int32)
+
+
+# --- Regularizers: penalties on the image (positive numbers), read from INPUT.
+
+
+def _input_image(activations):
+    return ops.cast(activations[INPUT], "float32")
+
+
+def total_variation() -> Objective:
+    """How much the image changes between neighbouring pixels: a penalty on noise.
+
+    Image i's value is the mean over its vertical neighbour pairs of |x[r+1, c] − x[r, c]| plus
+    the mean over its horizontal pairs of |x[r, c+1] − x[r, c]|, every channel counted (the
+    anisotropic total variation of Simonyan et al. 2014, as a mean, so that a weight does not
+    depend on the image size; `tf.image.total_variation`, which lucid uses, is the sum).
+
+    Returns:
+        An `Objective` reading `INPUT`; ≥ 0.
+    """
+
+    def function(activations, targets):
+        image = _input_image(activations)
+        rows = ops.abs(image[:, 1:, :, :] - image[:, :-1, :, :])
+        columns = ops.abs(image[:, :, 1:, :] - image[:, :, :-1, :])
+        return _spatial_mean(rows) + _spatial_mean(columns)
+
+    return Objective(function, [INPUT], "total_variation()")
+
+
+def l2(center: float = 0.0) -> Objective:
+    """The mean squared distance of the image's values from `center`: a penalty on contrast.
+
+    Args:
+        center: The value the penalty pulls the pixels towards, in the model's input space.
+            Defaults to 0.
+
+    Returns:
+        An `Objective` reading `INPUT`: image i's mean of (x − center)²; ≥ 0.
+    """
+    center = float(center)
+
+    def function(activations, targets):
+        return _spatial_mean(ops.square(_input_image(activations) - center))
+
+    return Objective(function, [INPUT], f"l2(center={center:g})")
+
+
+def box_blur(images):
+    """Each pixel replaced by the mean of its 3x3 neighbourhood inside the image, per channel.
+
+    At the border only the neighbours inside the image count (lucid's `_tf_blur`, with a box
+    kernel): a constant image stays constant.
+
+    Args:
+        images: float32 (batch, height, width, channels).
+
+    Returns:
+        The blurred images, same shape.
+    """
+    kernel = ops.ones((3, 3, images.shape[-1], 1), dtype="float32")
+    sums = ops.depthwise_conv(images, kernel, strides=1, padding="same")
+    counts = ops.depthwise_conv(ops.ones_like(images), kernel, strides=1, padding="same")
+    return sums / counts
+
+
+def blur() -> Objective:
+    """What a 3x3 box blur would remove from the image: the penalty of "blur each step".
+
+    Image i's value is ½ · mean of (x − stop_gradient(box_blur(x)))² over pixels and channels
+    (`box_blur`). With the blurred image held constant, the penalty's gradient is
+    (x − box_blur(x)) / count, so a step of −weight · blur moves the image a little towards
+    its blur: lucid's `blur_input_each_step` (Nguyen et al. 2015 blurred the image every few
+    steps), as a mean instead of a sum so that a weight does not depend on the image size.
+
+    Returns:
+        An `Objective` reading `INPUT`; ≥ 0.
+    """
+
+    def function(activations, targets):
+        image = _input_image(activations)
+        blurred = ops.stop_gradient(box_blur(image))
+        return 0.5 * _spatial_mean(ops.square(image - blurred))
+
+    return Objective(function, [INPUT], "blur()")
+
+
+def regularized(
+    objective: Objective, *, total_variation: float = 0.0, l2: float = 0.0, blur: float = 0.0
+) -> Objective:
+    """`objective` minus each regularizer times its weight.
+
+    Args:
+        objective: The objective to regularize (for a run, the batch's objective).
+        total_variation: Weight of `total_variation()`. Defaults to 0 (off).
+        l2: Weight of `l2()` (centred on 0). Defaults to 0 (off).
+        blur: Weight of `blur()`. Defaults to 0 (off).
+
+    Returns:
+        `objective − w · penalty` for each nonzero weight w; `objective` itself when every
+        weight is 0.
+
+    Raises:
+        ValueError: For a negative weight.
+    """
+    penalties = (
+        ("total_variation", total_variation, _total_variation_penalty),
+        ("l2", l2, _l2_penalty),
+        ("blur", blur, _blur_penalty),
+    )
+    for name, weight, _ in penalties:
+        if not weight >= 0:
+            raise ValueError(f"regularizer weight {name}={weight} is negative; use a number ≥ 0")
+    for _, weight, penalty in penalties:
+        if weight:
+            objective = objective - float(weight) * penalty()
+    return objective
+
+
+# `regularized`'s keyword arguments hide the module's functions of the same names.
+_total_variation_penalty = total_variation
+_l2_penalty = l2
+_blur_penalty = blur
 
 
 def evaluate(model, objective: Objective, images) -> np.ndarray:
@@ -186,7 +524,8 @@ def evaluate(model, objective: Objective, images) -> np.ndarray:
 
     Args:
         model: A `keras.Model`, or anything `keras_filters.load_model` takes.
-        objective: An objective whose layers belong to `model`.
+        objective: An objective whose layers belong to `model` (or are `INPUT`, the images
+            given, or `LOGITS`).
         images: Float array (batch, height, width, channels) in the model's input space.
 
     Returns:
@@ -195,6 +534,11 @@ def evaluate(model, objective: Objective, images) -> np.ndarray:
     from keras_filters.model import extractor, loading
 
     model = loading.load_model(model)
-    features = extractor.build_feature_extractor(model, objective.layers)
-    activations = features(ops.convert_to_tensor(np.asarray(images, np.float32)), training=False)
+    images = ops.convert_to_tensor(np.asarray(images, np.float32))
+    layers = [layer for layer in objective.layers if layer != INPUT]
+    activations = {}
+    if layers:
+        features = extractor.build_feature_extractor(model, layers)
+        activations = dict(features(images, training=False))
+    activations[INPUT] = images
     return np.asarray(ops.convert_to_numpy(objective(activations, None)), dtype=np.float32)

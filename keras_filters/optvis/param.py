@@ -5,10 +5,13 @@ image starts the same whether it runs alone, in any chunk, or after a resume; it
 parameters to an image in the model's input space inside the gradient tape (`to_image`, with
 `keras.ops`); it resizes parameters between the scales of a multi-scale schedule (`resize`);
 and it gives the optimized images back as arrays (`to_inputs`). `Pixel`, the references'
-parameterization, is the first: the parameters are the pixels.
+parameterization, is the first: the parameters are the pixels. `Fourier` is the quality
+recipe's (lucid, Distill 2017): a 1/f-scaled spectrum in a decorrelated colour space, squashed
+into [0, 1] by a sigmoid and mapped into the model's input range.
 """
 
 import numpy as np
+from keras import ops
 from PIL import Image
 
 from keras_filters.settings import INIT_DISTRIBUTIONS
@@ -112,3 +115,209 @@ class Pixel:
             back = np.stack(channels, axis=-1) / 255.0 - 0.5
             resized[position] = back / self.upscale_scale * former.std() + former.mean()
         return resized
+
+
+# The square root of natural photos' RGB colour covariance, as orthonormal axes (luminance,
+# red–blue, green–magenta) times their standard deviations. The standard deviations are those
+# of the ImageNet colour statistics that lucid publishes (0.4625, 0.1273, 0.0616); the axes are
+# exactly orthogonal here, so the matrix is orthogonal up to a per-axis scale. It is scaled so
+# the largest axis has gain 1.
+_COLOUR_AXES = np.array([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [1.0, -2.0, 1.0]]).T / np.array(
+    [np.sqrt(3.0), np.sqrt(2.0), np.sqrt(6.0)]
+)
+_COLOUR_STANDARD_DEVIATIONS = np.array([0.4625, 0.1273, 0.0616])
+COLOUR_SQRT_COVARIANCE = (
+    _COLOUR_AXES * _COLOUR_STANDARD_DEVIATIONS / _COLOUR_STANDARD_DEVIATIONS.max()
+).astype(np.float32)
+
+
+def frequency_scale(height: int, width: int, decay: float) -> np.ndarray:
+    """1 / max(f, 1/max(h, w))**decay for each bin of `rfft2`, f in cycles per pixel.
+
+    Returns:
+        float32 array (height, width // 2 + 1).
+    """
+    frequency = np.sqrt(np.fft.fftfreq(height)[:, None] ** 2 + np.fft.rfftfreq(width)[None] ** 2)
+    return (1.0 / np.maximum(frequency, 1.0 / max(height, width)) ** decay).astype(np.float32)
+
+
+def inverse_dft_tables(height: int, width: int) -> tuple[np.ndarray, ...]:
+    """Real tables for the orthonormal inverse `rfft2` of an even-width image.
+
+    With X the spectrum (rows: every vertical frequency; columns: 0 … width/2), the image is
+    (Cy·Re X − Sy·Im X)·Cx − (Sy·Re X + Cy·Im X)·Sx: four real matrix products, the same
+    arithmetic on every Keras backend, and differentiable.
+
+    Returns:
+        (cos_y, sin_y, cos_x, sin_x), float32.
+    """
+    rows = np.arange(height)
+    angle_y = 2.0 * np.pi * np.outer(rows, rows) / height
+    num_columns = width // 2 + 1
+    weights = np.full(num_columns, 2.0)
+    weights[0] = 1.0
+    weights[-1] = 1.0  # The Nyquist column of an even width stands for itself only.
+    angle_x = 2.0 * np.pi * np.outer(np.arange(num_columns), np.arange(width)) / width
+    normalization = 1.0 / np.sqrt(height * width)
+    tables = (
+        np.cos(angle_y),
+        np.sin(angle_y),
+        weights[:, None] * np.cos(angle_x) * normalization,
+        weights[:, None] * np.sin(angle_x) * normalization,
+    )
+    return tuple(table.astype(np.float32) for table in tables)
+
+
+class Fourier:
+    """A picture parameterized by its 1/f-scaled spectrum in a decorrelated colour space.
+
+    The parameters (batch, channels, canvas, canvas // 2 + 1, 2) are the real and imaginary
+    parts of the spectrum of each decorrelated channel, divided by `frequency_scale · gain`, so
+    that a step moves every frequency band in proportion to natural images' 1/f spectrum. The
+    picture is sigmoid(colour matrix · irfft2(params · scale · gain)), in [0, 1]; on a canvas
+    `canvas_factor` times the image size it is downsampled with antialiasing and clipped (the
+    filter's lobes can overshoot); last, `input_range` maps it into the model's input space.
+    Greyscale models get one channel and no colour matrix.
+
+    Args:
+        input_range: The model's `model.input_range.InputRange`.
+        decay: Exponent of the 1/f scaling. Defaults to 1.0.
+        gain: Overall factor of the spectrum. Defaults to 0.25.
+        init_std: Standard deviation of the starting spectrum. Defaults to 0.01.
+        decorrelate: Use `COLOUR_SQRT_COVARIANCE` for RGB. Defaults to True.
+        canvas_factor: The canvas is this many times the image size. Defaults to 1.
+        downsample_cutoff: The antialiasing cutoff, cycles per image pixel. Defaults to 0.5.
+    """
+
+    # The inverse DFT's tables depend on the image's size: the step is traced per shape.
+    static_shapes = True
+
+    def __init__(
+        self,
+        input_range,
+        *,
+        decay: float = 1.0,
+        gain: float = 0.25,
+        init_std: float = 0.01,
+        decorrelate: bool = True,
+        canvas_factor: int = 1,
+        downsample_cutoff: float = 0.5,
+    ):
+        self.input_range = input_range
+        self.decay = decay
+        self.gain = gain
+        self.init_std = init_std
+        self.decorrelate = decorrelate
+        self.canvas_factor = int(canvas_factor)
+        self.downsample_cutoff = downsample_cutoff
+        self._tables = {}
+        # Canvas (height, width) → image (height, width): an odd size gets a canvas one pixel
+        # wider (the spectrum needs an even width), cropped back in `to_unit_image`.
+        self._image_sizes = {}
+
+    def colour_matrix(self, channels: int) -> np.ndarray:
+        """The matrix from decorrelated channels to RGB (the identity for other counts)."""
+        if channels == 3 and self.decorrelate:
+            return COLOUR_SQRT_COVARIANCE
+        return np.eye(channels, dtype=np.float32)
+
+    def _constants(self, height: int, width: int):
+        if (height, width) not in self._tables:
+            scale = frequency_scale(height, width, self.decay) * np.float32(self.gain)
+            self._tables[height, width] = inverse_dft_tables(height, width) + (scale,)
+        return self._tables[height, width]
+
+    def initial(self, keys, *, seed: int, height: int, width: int, channels: int) -> np.ndarray:
+        """Each key's seeded starting spectrum, from a generator seeded with `(seed, key)`.
+
+        `height` and `width` are the image's; the canvas is `canvas_factor` times larger.
+
+        Returns:
+            float32 array (len(keys), channels, canvas height, canvas width // 2 + 1, 2).
+        """
+        canvas_height, canvas_width = self._canvas(height), self._canvas(width)
+        self._image_sizes[canvas_height, canvas_width] = (height, width)
+        shape = (channels, canvas_height, canvas_width // 2 + 1, 2)
+        params = np.empty((len(keys),) + shape, np.float32)
+        for position, key in enumerate(keys):
+            generator = np.random.default_rng([seed, int(key)])
+            params[position] = generator.normal(0.0, self.init_std, size=shape)
+        return params
+
+    def _canvas(self, size: int) -> int:
+        canvas = size * self.canvas_factor
+        return canvas + canvas % 2  # Even widths only: the spectrum's last column is Nyquist.
+
+    def _spatial(self, params):
+        """params → the decorrelated picture before the sigmoid (batch, h, w, channels)."""
+        height = params.shape[2]
+        width = 2 * (params.shape[3] - 1)
+        cos_y, sin_y, cos_x, sin_x, scale = self._constants(height, width)
+        spectrum = params * scale[..., None]
+        real, imaginary = spectrum[..., 0], spectrum[..., 1]
+        rows_real = ops.matmul(cos_y, real) - ops.matmul(sin_y, imaginary)
+        rows_imaginary = ops.matmul(sin_y, real) + ops.matmul(cos_y, imaginary)
+        image = ops.matmul(rows_real, cos_x) - ops.matmul(rows_imaginary, sin_x)
+        return ops.transpose(image, (0, 2, 3, 1))
+
+    def to_unit_image(self, params):
+        """params → pictures in [0, 1] on the canvas, RGB order; `keras.ops`."""
+        spatial = self._spatial(params)
+        canvas = (int(spatial.shape[1]), int(spatial.shape[2]))
+        height, width = self._image_sizes.get(canvas, canvas)
+        if canvas != (height * self.canvas_factor, width * self.canvas_factor):
+            spatial = spatial[:, : height * self.canvas_factor, : width * self.canvas_factor]
+        matrix = self.colour_matrix(int(spatial.shape[-1]))
+        return ops.sigmoid(ops.matmul(spatial, matrix.T))
+
+    def to_image(self, params):
+        """params → images in the model's input space at the image size; `keras.ops`."""
+        images = self.input_range.to_model(self.to_unit_image(params))
+        if self.canvas_factor > 1:
+            from keras_filters.optvis import resample
+
+            images = resample.downsample(images, self.canvas_factor, self.downsample_cutoff)
+            images = self.input_range.clip_ops(images)
+        return images
+
+    def to_inputs(self, params) -> np.ndarray:
+        """The optimized images in the model's input space, float32."""
+        images = self.to_image(ops.convert_to_tensor(np.asarray(params, np.float32)))
+        return np.asarray(ops.convert_to_numpy(images), np.float32)
+
+    def from_unit_image(self, unit_images) -> np.ndarray:
+        """The parameters whose canvas picture is `unit_images` (values clipped into (0, 1))."""
+        unit_images = np.clip(np.asarray(unit_images, np.float64), 1e-6, 1 - 1e-6)
+        logits = np.log(unit_images) - np.log1p(-unit_images)
+        matrix = self.colour_matrix(unit_images.shape[-1]).astype(np.float64)
+        decorrelated = logits @ np.linalg.inv(matrix).T
+        height, width = decorrelated.shape[1:3]
+        spectrum = np.fft.rfft2(np.moveaxis(decorrelated, -1, 1), norm="ortho")
+        spectrum = spectrum / self._constants(height, width)[-1]
+        return np.stack([spectrum.real, spectrum.imag], axis=-1).astype(np.float32)
+
+    def resize(self, params, size: int) -> np.ndarray:
+        """The parameters of the same pictures at image size `size` (multi-scale octaves).
+
+        The picture before the sigmoid is resampled by zero-padding or truncating its centred
+        spectrum: band-limited interpolation that keeps its amplitude.
+        """
+        params = np.asarray(params, np.float64)
+        height = params.shape[2]
+        width = 2 * (params.shape[3] - 1)
+        new_size = self._canvas(size)
+        self._image_sizes[new_size, new_size] = (size, size)
+        spectrum = (params[..., 0] + 1j * params[..., 1]) * self._constants(height, width)[-1]
+        spatial = np.fft.irfft2(spectrum, s=(height, width), norm="ortho")
+        centred = np.fft.fftshift(np.fft.fft2(spatial), axes=(-2, -1))
+        resized = np.zeros(params.shape[:2] + (new_size, new_size), np.complex128)
+        keep_y, keep_x = min(height, new_size), min(width, new_size)
+        source_y, source_x = (height - keep_y) // 2, (width - keep_x) // 2
+        target_y, target_x = (new_size - keep_y) // 2, (new_size - keep_x) // 2
+        resized[..., target_y : target_y + keep_y, target_x : target_x + keep_x] = centred[
+            ..., source_y : source_y + keep_y, source_x : source_x + keep_x
+        ]
+        spatial = np.real(np.fft.ifft2(np.fft.ifftshift(resized, axes=(-2, -1))))
+        spatial *= new_size * new_size / (height * width)
+        new = np.fft.rfft2(spatial, norm="ortho") / self._constants(new_size, new_size)[-1]
+        return np.stack([new.real, new.imag], axis=-1).astype(np.float32)

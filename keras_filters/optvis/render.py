@@ -65,8 +65,14 @@ class Renderer:
         seed: Seeds the starting parameters and the transforms' draws.
         sizes: The image sizes visited (see `scale_sizes`).
         num_steps: Steps per scale.
-        step_size: Step length.
+        step_size: Step length (the learning rate, for Adam).
         channels: Channels of the model's input.
+        step_size_at: The step length of step k (from 0), `step_size_at(k)`, for a schedule.
+            Defaults to `step_size` at every step.
+        warmup_extractor: The extractor whose ReLUs redirect their gradient
+            (`variants.relu_warmup_copy`), used for the first `warmup_steps` steps. Defaults
+            to none.
+        warmup_steps: How many steps use `warmup_extractor`. Defaults to 0.
         jit_compile: Compile the step with XLA. Defaults to False.
         placement: Where the images run (`distribution.Placement` and its kinds). Defaults
             to one device.
@@ -87,6 +93,9 @@ class Renderer:
         channels: int,
         jit_compile: bool = False,
         placement=None,
+        step_size_at: Callable[[int], float] | None = None,
+        warmup_extractor=None,
+        warmup_steps: int = 0,
     ):
         self.extractor = extractor
         self.objective = objective
@@ -98,17 +107,26 @@ class Renderer:
         self.num_steps = num_steps
         self.step_size = step_size
         self.channels = channels
-        self.step = step_lib.make_step(
-            extractor,
-            objective,
-            parameterization,
-            self.transforms,
-            update,
-            example_params=self.initial_params([0]),
-            jit_compile=jit_compile,
-        )
+        self.step_size_at = step_size_at
+        self.warmup_steps = warmup_steps if warmup_extractor is not None else 0
+
+        def compiled(features):
+            return step_lib.make_step(
+                features,
+                objective,
+                parameterization,
+                self.transforms,
+                update,
+                example_params=self.initial_params([0]),
+                jit_compile=jit_compile,
+            )
+
+        self.step = compiled(extractor)
         self.placement = placement or distribution.Placement()
         self.placed_step = self.placement.wrap(self.step)
+        self.placed_warmup_step = (
+            self.placement.wrap(compiled(warmup_extractor)) if self.warmup_steps else None
+        )
 
     @property
     def total_steps(self) -> int:
@@ -149,9 +167,21 @@ class Renderer:
         targets = list(targets) + [targets[-1]] * padding
         place = self.placement.put
         target_tensor = place(np.asarray(targets, dtype=np.int32))
-        step_size = place(np.float32(self.step_size))
-        params = place(self.initial_params(keys))
-        state = self.update.init_state(params)
+        constant_step_size = place(np.float32(self.step_size))
+
+        def step_size_of(step):
+            # A constant step length is placed once; a schedule's, at every step.
+            if self.step_size_at is None:
+                return constant_step_size
+            return place(np.float32(self.step_size_at(step)))
+
+        def placed_start(host_params):
+            # The update's state (Adam's moments) is made on the host, then placed like the
+            # parameters; each scale of a multi-scale schedule starts it afresh.
+            state = tuple(place(value) for value in self.update.init_state(host_params))
+            return place(host_params), state
+
+        params, state = placed_start(self.initial_params(keys))
         history = []
         failed_step = np.full(count, -1, dtype=np.int64)
         num_draws = self.transforms.num_draws
@@ -165,14 +195,18 @@ class Renderer:
 
         for scale_number, _ in enumerate(optimized_sizes(self.sizes)):
             if scale_number > 0:
-                params = place(
+                params, state = placed_start(
                     self.parameterization.resize(
                         self.placement.fetch(params), self.sizes[scale_number]
                     )
                 )
             for _ in range(self.num_steps):
-                params, state, losses, finite = self.placed_step(
-                    params, state, target_tensor, step_size, draws_of(keys, len(history))
+                step = len(history)
+                step_function = (
+                    self.placed_warmup_step if step < self.warmup_steps else self.placed_step
+                )
+                params, state, losses, finite = step_function(
+                    params, state, target_tensor, step_size_of(step), draws_of(keys, step)
                 )
                 losses = self.placement.fetch(losses)[:count].astype(np.float32)
                 finite = self.placement.fetch(finite)[:count].astype(bool)

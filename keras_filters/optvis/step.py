@@ -11,6 +11,7 @@ finite keeps its parameters and is reported in `finite`.
 """
 
 from keras_filters import backends
+from keras_filters.optvis import objectives as objectives_lib
 from keras_filters.optvis import update as update_lib
 
 
@@ -42,10 +43,15 @@ def make_step(
         The step.
     """
 
+    reads_input = objectives_lib.INPUT in objective.layers
+
     def image_losses(call_model, params, targets, draws):
         images = parameterization.to_image(params)
-        images = transforms(images, draws)
-        return objective(call_model(images), targets)
+        activations = call_model(transforms(images, draws))
+        if reads_input:
+            # Regularizers read the image itself, before the transforms.
+            activations = {**activations, objectives_lib.INPUT: images}
+        return objective(activations, targets)
 
     def apply_update(params, state, losses, gradients, step_size):
         updated, new_state = update.apply(params, gradients, state, step_size)
@@ -60,4 +66,5 @@ def make_step(
         apply_update,
         example_args=(example_params, update.init_state(example_params)),
         jit_compile=jit_compile,
+        static_shapes=getattr(parameterization, "static_shapes", False),
     )

@@ -1,0 +1,53 @@
+"""The quality recipe: pictures that show what a filter sees, for your own models (issue 10).
+
+What the feature-visualization literature since 2016 learned (Distill 2017; lucid, lucent,
+xplique), tuned on small trained models of the kind people bring and measured with
+`scripts/evaluate_quality.py` (README, "How good are the pictures"):
+
+- the picture is a Fourier image: a 1/f-scaled spectrum in a decorrelated colour space,
+  squashed into [0, 1] by a sigmoid and mapped into the model's input range inside the graph
+  (`input_range`: found from a Keras Applications family, the demo model or a leading Rescaling
+  layer; set it for other model files);
+- it is optimized on a canvas twice the image size and downsampled with a windowed-sinc
+  antialiasing filter (cutoff 0.35 cycles per pixel) inside the step, so pooling-grid
+  checkerboards cannot form;
+- every step sees it through one random shift (±1/8 of the size), zoom (0.9–1.1) and rotation
+  (±10°), resampled once with reflected borders, so it must work wherever it lands;
+- Adam, 384 steps, learning rate 0.3 falling to 0.03 on a cosine;
+- the first 32 steps pass ReLU gradients to filters that noise does not excite (the warm-up),
+  so no filter stays dead for want of a direction;
+- the tiles show each picture as it is ("picture" deprocess), the first filters in index order.
+
+Only `model`, `layer` and, for a model file that does not say it, `input_range` change per
+model:
+
+    keras-filters --config=configs/quality.py --config.model=my_model.keras \\
+        --config.layer=conv4 --config.input_range="(0, 255)" --outdir=out/quality
+
+Runtime: about 0.5 s per filter for a 32×32 model on 2 CPU cores.
+"""
+
+from configs import base
+
+
+def get_config():
+    """Returns the quality configuration."""
+    config = base.get_config()
+    config.parameterization = "fourier"
+    config.fourier_decay = 1.0
+    config.fourier_gain = 0.25
+    config.fourier_init_std = 0.01
+    config.decorrelate_colour = True
+    config.canvas_factor = 2
+    config.downsample_cutoff = 0.35
+    config.transforms = ("shift(0.125)", "scale(0.9, 1.1)", "rotate(10)")
+    config.optimizer = "adam"
+    config.num_steps = 384
+    config.step_size = 0.3
+    config.schedule = "cosine"
+    config.final_step_fraction = 0.1
+    config.relu_warmup_steps = 32
+    config.deprocess = "picture"
+    config.selection = "first"
+    config.max_filters = 64
+    return config
