@@ -289,7 +289,11 @@ def test_evaluate_script_scores_four_demo_filters_and_rescores_its_inputs(tmp_pa
     assert sorted(os.listdir(outdir)) == ["inputs.npz", "mosaic.png", "quality.json", "quality.md"]
     record = json.loads((outdir / "quality.json").read_text())
     assert record["layer"] == "conv3" and record["filter_indices"] == [0, 1, 2, 3]
-    assert record["input_range"] == {"low": [0.0] * 3, "high": [1.0] * 3}
+    assert record["input_range"] == {
+        "low": [0.0] * 3,
+        "high": [1.0] * 3,
+        "from": "the demo model's [0, 1]",
+    }
     assert record["seconds_per_filter"] > 0
     scores = record["scores"]
     assert scores["num_filters"] == 4 and 0 <= scores["selectivity"] <= 1
@@ -316,6 +320,16 @@ def test_evaluate_script_reports_a_bad_setting_in_one_line(tmp_path):
     message = finished.stderr.strip()
     assert len(message.splitlines()) == 1, message
     assert message.startswith("evaluate_quality: error:") and "no_such_layer" in message
+    # A model file that does not say its input range: scores need one.
+    no_range = run_evaluate(
+        "--config=quickstart",
+        "--config.model=benchmarks/models/grey64.keras",
+        "--config.layer=block3_out",
+        f"--outdir={tmp_path}",
+    )
+    assert no_range.returncode == 2, no_range.stderr
+    assert len(no_range.stderr.strip().splitlines()) == 1, no_range.stderr
+    assert "--config.input_range=(low, high)" in no_range.stderr
     other_layer = tmp_path / "conv1.npz"
     np.savez(other_layer, inputs=np.zeros((1, 64, 64, 3)), filter_indices=[0], layer="conv1")
     wrong = run_evaluate("--config=quickstart", f"--inputs={other_layer}", f"--outdir={tmp_path}")

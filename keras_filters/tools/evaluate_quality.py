@@ -14,6 +14,7 @@ import numpy as np
 from keras_filters import errors, pipeline, quality
 from keras_filters.image import mosaic
 from keras_filters.job import artifacts
+from keras_filters.model import input_range
 from keras_filters.settings import Settings
 
 JSON_FILE = "quality.json"
@@ -31,7 +32,7 @@ class Evaluation:
         scores: The `quality.QualityScores`.
         seconds_per_filter: The optimization's wall time (tracing included) per filter; None
             when the inputs were read from a file.
-        input_range: (low, high) lists, one number per channel.
+        input_range: (low, high) lists, one number per channel (model channel order).
         table: The Markdown table (header and one row).
     """
 
@@ -40,31 +41,6 @@ class Evaluation:
     seconds_per_filter: float | None
     input_range: tuple
     table: str
-
-
-def model_input_range(model, settings: Settings) -> tuple:
-    """The model's valid inputs and the map of [0, 1] pictures into them.
-
-    Returns:
-        (low, high, to_model, description): low and high per channel; `to_model` for the
-        natural crops.
-
-    Raises:
-        UsageError: When the model's range is not known.
-    """
-    try:
-        from keras_filters.model import input_range
-    except ImportError:  # The input-range module of issue 10 (point 3) is not merged here yet.
-        input_range = None
-    if input_range is not None and hasattr(settings, "input_range"):
-        found = input_range.resolve(model, settings)
-        return found.low, found.high, found.to_model, found.description
-    if settings.model == "demo":
-        channels = int(model.inputs[0].shape[-1])
-        return np.zeros(channels), np.ones(channels), None, "the demo model's [0, 1]"
-    raise errors.UsageError(
-        f"model={settings.model!r}: its input range is not known; quality scores need it"
-    )
 
 
 def read_inputs(path: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
@@ -112,12 +88,15 @@ def evaluate(
         The `Evaluation`.
 
     Raises:
-        UsageError: For a model, layer, filter or file that cannot be used.
+        UsageError: For a model, layer, filter or file that cannot be used, or a model whose
+            input range is not known (a model file without a leading Rescaling layer and no
+            `input_range` setting).
     """
     artifacts.check_outdir(outdir)
     model = pipeline.load_model(settings.model, settings)
     settings, _ = pipeline.fit_input_size(model, settings, image_size_given)
-    low, high, to_model, _ = model_input_range(model, settings)
+    # The faithful recipes need no range to run, but every score does.
+    model_range = input_range.resolve(model, settings)
     seconds_per_filter = None
     if inputs_file is None:
         start = time.perf_counter()
@@ -130,7 +109,12 @@ def evaluate(
         failed = np.zeros(len(inputs), bool)
     try:
         scores = quality.score(
-            model, settings.layer, filter_indices, inputs, (low, high), to_model=to_model
+            model,
+            settings.layer,
+            filter_indices,
+            inputs,
+            (model_range.low, model_range.high),
+            to_model=model_range.to_model,
         )
     except ValueError as error:
         raise errors.UsageError(str(error)) from None
@@ -138,17 +122,18 @@ def evaluate(
     model_name = os.path.splitext(os.path.basename(settings.model))[0]
     name = f"{model_name} {settings.layer}"
     table = "\n".join([quality.TABLE_HEADER, quality.table_row(name, scores, seconds_per_filter)])
-    input_range = (
-        np.broadcast_to(low, inputs.shape[-1:]).tolist(),
-        np.broadcast_to(high, inputs.shape[-1:]).tolist(),
-    )
+    bounds = (model_range.low.tolist(), model_range.high.tolist())
     record = {
         "model": settings.model,
         "layer": settings.layer,
         "filter_indices": filter_indices,
         "seconds_per_filter": seconds_per_filter,
         "inputs_file": inputs_file,
-        "input_range": {"low": input_range[0], "high": input_range[1]},
+        "input_range": {
+            "low": bounds[0],
+            "high": bounds[1],
+            "from": model_range.description,
+        },
         "gain_note": None if scores.gain is not None else quality.GAIN_NOT_AVAILABLE,
         "scores": scores.to_dict(),
         "settings": settings.to_dict(),
@@ -162,9 +147,9 @@ def evaluate(
         filter_indices=filter_indices,
         layer=np.array(settings.layer),
     )
-    tiles = pipeline.deprocess_tiles(inputs, failed, settings)
+    tiles = pipeline.deprocess_tiles(inputs, failed, settings, model_range)
     rows, cols = mosaic.fitting_grid(len(tiles))
     artifacts.write_png(
         os.path.join(outdir, MOSAIC_FILE), mosaic.stitch(tiles, rows, cols, settings.margin)
     )
-    return Evaluation(name, scores, seconds_per_filter, input_range, table)
+    return Evaluation(name, scores, seconds_per_filter, bounds, table)
