@@ -78,9 +78,12 @@ def test_colour_matrix_is_orthogonal_up_to_scale():
     assert np.linalg.matrix_rank(matrix) == 3
 
 
-def test_grey_models_get_no_colour_matrix():
+def test_grey_pictures_are_the_luminance_axis_alone():
     fourier = param.Fourier(unit_range(1))
-    np.testing.assert_array_equal(fourier.colour_matrix(1), [[1.0]])
+    np.testing.assert_allclose(fourier.colour_matrix(1), [[1 / np.sqrt(3)]], rtol=1e-6)
+    np.testing.assert_array_equal(
+        param.Fourier(unit_range(1), decorrelate=False).colour_matrix(1), [[1.0]]
+    )
     assert not np.array_equal(fourier.colour_matrix(3), np.eye(3))
     plain = param.Fourier(unit_range(), decorrelate=False)
     np.testing.assert_array_equal(plain.colour_matrix(3), np.eye(3))

@@ -216,9 +216,17 @@ class Fourier:
         self._image_sizes = {}
 
     def colour_matrix(self, channels: int) -> np.ndarray:
-        """The matrix from decorrelated channels to RGB (the identity for other counts)."""
-        if channels == 3 and self.decorrelate:
+        """The matrix from decorrelated channels to the picture's channels.
+
+        RGB gets `COLOUR_SQRT_COVARIANCE`; a grey picture is its luminance axis alone, scaled
+        as that axis moves each RGB channel (1/√3), so that one learning rate moves grey and
+        colour pictures alike. Without `decorrelate`, and for other channel counts, the
+        identity.
+        """
+        if self.decorrelate and channels == 3:
             return COLOUR_SQRT_COVARIANCE
+        if self.decorrelate and channels == 1:
+            return COLOUR_SQRT_COVARIANCE[:1, :1].copy()
         return np.eye(channels, dtype=np.float32)
 
     def _constants(self, height: int, width: int):
