@@ -229,6 +229,8 @@ def plan_objectives(
     if settings.relu_warmup_steps:
         with placement.scope():
             warmup_features, _ = variants.relu_warmup_copy(features)
+        if isinstance(placement, distribution.JaxPlacement):
+            placement.replicate_variables(warmup_features)  # Its own copies of the weights.
     model_range = make_input_range(model, settings)
     sizes = render.scale_sizes(
         settings.image_size, settings.num_upscalings, settings.upscale_factor
