@@ -274,6 +274,81 @@ def random_views(images, draws) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(views)).reshape((count, num_views, *images.shape[1:]))
 
 
+def robustness(
+    model,
+    layer: str,
+    filter_indices: Sequence[int],
+    inputs,
+    input_range: tuple | None,
+    *,
+    num_views: int = NUM_VIEWS,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Each filter's robustness: its mean activation over random views of its own image, over
+    its activation on that image, capped at 1; 0 where that activation is ≤ 0.
+
+    The same numbers as `score(...).per_filter.robustness`: a filter's views are seeded by
+    (`seed`, its index), so they do not depend on the other filters scored with it.
+
+    Args:
+        model: The `keras.Model`.
+        layer: The layer's name or path.
+        filter_indices: The filters, one per image of `inputs`, in order.
+        inputs: (N, size, size, channels): one image per filter, in the model's input space.
+        input_range: (low, high), each a number or one per channel: the images and their views
+            are clipped into it, as `score` does; None leaves them unclipped (for a model whose
+            input range is not known).
+        num_views: Random views per filter. Defaults to 16.
+        seed: Seed of the random views. Defaults to 0.
+        batch_size: Images per forward pass. Defaults to 64.
+
+    Returns:
+        float array (N,) in [0, 1].
+
+    Raises:
+        ValueError: When the inputs are not one image per filter.
+    """
+    filters = [int(index) for index in filter_indices]
+    inputs = np.asarray(inputs, np.float32)
+    if inputs.ndim != 4 or len(inputs) != len(filters):
+        raise ValueError(
+            f"Expected one image (height, width, channels) per filter: {len(filters)} filters; "
+            f"got inputs of shape {inputs.shape}"
+        )
+    if input_range is not None:
+        inputs, _ = clip_to_range(inputs, *input_range)
+    features = extractor.build_feature_extractor(model, layer)
+    own = np.empty(len(filters))
+    for start in range(0, len(filters), batch_size):
+        part = slice(start, start + batch_size)
+        own[part] = np.diagonal(
+            _activations(features, layer, inputs[part], filters[part], batch_size)
+        )
+    return _robustness(
+        features, layer, filters, inputs, own, input_range, num_views, seed, batch_size
+    )
+
+
+def _robustness(
+    features, layer, filters, inputs, own, input_range, num_views, seed, batch_size
+) -> np.ndarray:
+    """`robustness` on inputs already clipped, given each filter's own activation."""
+    view_mean = np.empty(len(filters))
+    draws = view_draws(filters, num_views, seed)
+    filters_per_pass = max(1, batch_size // max(num_views, 1))
+    for start in range(0, len(filters), filters_per_pass):
+        part = slice(start, start + filters_per_pass)
+        views = random_views(inputs[part], draws[part]).reshape((-1, *inputs.shape[1:]))
+        if input_range is not None:
+            views, _ = clip_to_range(views, *input_range)
+        values = _activations(features, layer, views, filters[part], batch_size)
+        values = values.reshape(-1, num_views, values.shape[-1])
+        view_mean[part] = np.diagonal(values.mean(axis=1))
+    alive = own > 0.0
+    return np.where(alive, np.minimum(1.0, view_mean / np.where(alive, own, 1.0)), 0.0)
+
+
 def _import_skimage():
     """scikit-image's data, transform, color and util modules, or None when it is missing."""
     try:
@@ -398,17 +473,9 @@ def score(
     selective = own > others.max(axis=0) if len(filters) > 1 else np.ones(1, bool)
     alive = own > 0.0
 
-    view_mean = np.empty(len(filters))
-    draws = view_draws(filters, num_views, seed)
-    filters_per_pass = max(1, batch_size // max(num_views, 1))
-    for start in range(0, len(filters), filters_per_pass):
-        part = slice(start, start + filters_per_pass)
-        views = random_views(inputs[part], draws[part])
-        views, _ = clip_to_range(views.reshape((-1, *inputs.shape[1:])), low, high)
-        values = _activations(features, layer, views, filters[part], batch_size)
-        values = values.reshape(-1, num_views, values.shape[-1])
-        view_mean[part] = np.diagonal(values.mean(axis=1))
-    robustness = np.where(alive, np.minimum(1.0, view_mean / np.where(alive, own, 1.0)), 0.0)
+    robustness = _robustness(
+        features, layer, filters, inputs, own, (low, high), num_views, seed, batch_size
+    )
 
     hf = high_frequency_fraction(inputs)
     if natural_images is None:

@@ -1,5 +1,5 @@
 """The atlas end to end: scripts/atlas.py on the demo model, interrupted and resumed, shards, a
-hostile layer name, and the high-frequency measure."""
+hostile layer name, and each filter's quality measures."""
 
 import os
 import re
@@ -13,9 +13,11 @@ import pytest
 from conftest import SMALL_RUN, command_environment
 from PIL import Image
 
+from keras_filters import quality
 from keras_filters import settings as settings_lib
-from keras_filters.atlas import build, measures, site
+from keras_filters.atlas import build, site
 from keras_filters.job import artifacts
+from keras_filters.job import run as job
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The quickstart recipe, shrunken: 2 steps at 32 px; three dataset examples per filter.
@@ -110,6 +112,7 @@ def test_the_script_builds_a_page_per_filter_with_every_link_resolving(demo_atla
             assert len(entry["loss_curve"]) == 2  # num_steps
             assert entry["loss_curve"][-1] == pytest.approx(entry["objective"])
             assert entry["failed"] or 0 <= entry["high_frequency"] <= 1
+            assert entry["failed"] or 0 <= entry["robustness"] <= 1
 
 
 @script_test
@@ -212,15 +215,38 @@ def test_shards_give_the_same_site_as_one_job(tmp_path):
     assert pages(sharded) == pages(whole)
 
 
-def test_high_frequency_fraction_of_noise_pictures_and_checkerboards():
-    rng = np.random.default_rng(0)
-    assert measures.high_frequency_fraction(rng.normal(size=(96, 96, 3))) == pytest.approx(
-        1 - np.pi / 16, abs=0.02
-    )
-    checkerboard = np.indices((32, 32)).sum(axis=0) % 2 * 255
-    assert measures.high_frequency_fraction(checkerboard.astype(np.uint8)) == pytest.approx(1.0)
-    ramp = np.sin(np.linspace(0, 3, 64))[None, :, None] * np.ones((64, 1, 3)) + 7.0
-    assert measures.high_frequency_fraction(ramp) < 0.01
-    assert measures.high_frequency_fraction(np.full((8, 8, 3), 9.0)) is None
-    with pytest.raises(ValueError, match="shape"):
-        measures.high_frequency_fraction(np.zeros(5))
+def test_each_filter_page_shows_the_quality_measures_of_its_own_image(tmp_path):
+    path = small_model_file(str(tmp_path))
+    outdir = str(tmp_path / "site")
+    # The images start in [-1, 1), so clipping them into the range matters.
+    settings = small_settings(path, atlas_layers=("conv_b",), input_range=(0.0, 1.0))
+    build.build_atlas(outdir, settings, log=open(os.devnull, "w"))
+    layer = artifacts.read_json(os.path.join(outdir, build.ATLAS_FILE))["layers"][0]
+    folder = site.layer_folder(0, "conv_b")
+    with np.load(os.path.join(outdir, build.LAYERS_FOLDER, folder, job.INPUTS_FILE)) as saved:
+        inputs, filter_indices = saved["inputs"], list(saved["filter_indices"])
+    assert filter_indices == [0, 1, 2, 3]
+    model = keras.saving.load_model(path)
+    robust = []
+    for entry in layer["filters"]:
+        index = entry["index"]
+        # Each filter scored alone, as evaluate_quality.py scores a layer.
+        scores = quality.score(
+            model,
+            "conv_b",
+            [index],
+            inputs[filter_indices.index(index)][None],
+            (0.0, 1.0),
+            natural_images=np.zeros((1, 16, 16, 3), np.float32),
+        )
+        assert not entry["failed"]
+        assert entry["robustness"] == pytest.approx(scores.per_filter.robustness[0], abs=1e-6)
+        assert entry["high_frequency"] == pytest.approx(
+            scores.per_filter.high_frequency_fraction[0], abs=1e-9
+        )
+        robust.append(entry["robustness"])
+        with open(os.path.join(outdir, folder, site.filter_page(index)), encoding="utf-8") as file:
+            text = file.read()
+        assert f"<th>Robustness</th><td>{entry['robustness']:.4g}</td>" in text
+        assert f"<th>High-frequency fraction</th><td>{entry['high_frequency']:.4g}</td>" in text
+    assert any(0 < value < 1 for value in robust), robust  # not only dead or capped filters

@@ -11,7 +11,6 @@ import pytest
 from conftest import REPO_ROOT, command_environment
 
 from keras_filters import quality
-from keras_filters.atlas import measures as atlas_measures
 
 SKIMAGE_MISSING = "scikit-image is not installed here (pip install .[quality] or .[test])"
 
@@ -40,13 +39,6 @@ def test_high_frequency_fraction_of_smooth_flat_and_checker_images():
     fractions = quality.high_frequency_fraction(np.concatenate([smooth, checker]))
     np.testing.assert_allclose(fractions, [0.0, 1.0], atol=1e-12)
     assert quality.high_frequency_fraction(flat)[0] == 0.0
-
-
-def test_high_frequency_fraction_agrees_with_the_atlas_pages():
-    images = np.random.default_rng(3).random((3, 20, 24, 3)).cumsum(axis=1)
-    batched = quality.high_frequency_fraction(images)
-    single = [atlas_measures.high_frequency_fraction(image) for image in images]
-    np.testing.assert_allclose(batched, single, rtol=1e-12)
 
 
 # --- The measures on a model built for them.
@@ -120,6 +112,28 @@ def test_inputs_are_clipped_into_the_range_before_scoring():
     assert wide.per_filter.own_activation[0] == pytest.approx(3.0)
     assert wide.per_filter.gain[0] == pytest.approx(12.0)
     assert wide.outside_range == pytest.approx(0.5 / 4.0)
+
+
+def test_robustness_alone_is_scores_robustness_in_any_batch():
+    # Textured images, so that views differ from their image; one pixel outside the range.
+    images = np.random.default_rng(5).random((4, 12, 12, 3)).astype(np.float32)
+    images[0, 0, 0, 0] = 2.0
+    model = colour_model()
+    scores = quality.score(
+        model, "colours", [0, 1, 2, 3], images, (0.0, 1.0), natural_images=NATURAL
+    )
+    for batch_size in (64, 5, 1):
+        robustness = quality.robustness(
+            model, "colours", [0, 1, 2, 3], images, (0.0, 1.0), batch_size=batch_size
+        )
+        np.testing.assert_allclose(robustness, scores.per_filter.robustness, atol=1e-6)
+    # Filter 3 alone, with its own seed: the same number.
+    alone = quality.robustness(model, "colours", [3], images[3:], (0.0, 1.0))
+    assert alone[0] == pytest.approx(scores.per_filter.robustness[3], abs=1e-6)
+    # Without a range nothing is clipped: filter 0 reads red at 2 in its own image.
+    unclipped = quality.robustness(model, "colours", [0, 1, 2, 3], images, None)
+    assert unclipped[0] != pytest.approx(scores.per_filter.robustness[0], abs=1e-6)
+    np.testing.assert_allclose(unclipped[1:], scores.per_filter.robustness[1:], atol=1e-6)
 
 
 def test_a_filter_whose_views_beat_its_own_image_is_capped_at_one():

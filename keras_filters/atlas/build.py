@@ -8,6 +8,11 @@ command after an interruption goes on with the first unfinished layer. The site 
 once every layer is done, from the layers' run records and tiles, so an interrupted and resumed
 atlas ends with the same pages as an uninterrupted one (only the times differ).
 
+Each layer's run also keeps its optimized images in the model's input space (inputs.npz, written
+before run.json); from them each filter's quality measures (`keras_filters.quality`: robustness
+and the high-frequency fraction, on the images clipped into the model's input range) are scored
+once the layer is done, batched, and kept in the layer's measures.json.
+
 With `num_shards` > 1, each shard runs its share of every layer into
 OUTDIR/layers/<layer folder>/shard-<k>/ (the shards share OUTDIR); the shard that finds all
 shards finished merges each layer (`job.merge`) and writes the site.
@@ -16,7 +21,8 @@ Layout, relative to OUTDIR:
 
     index.html, <layer folder>/index.html, <layer folder>/filter-NNNN.html   the site
     atlas.json                       the site's data (site.atlas_from_dict reads it)
-    layers/<layer folder>/           the layer's run: mosaic.png, run.json, tiles/, examples/
+    layers/<layer folder>/           the layer's run: mosaic.png, run.json, tiles/,
+                                     inputs.npz, measures.json, examples/
 """
 
 import dataclasses
@@ -25,21 +31,21 @@ import os
 import sys
 
 import numpy as np
-from PIL import Image
 
-from keras_filters import errors, pipeline
+from keras_filters import errors, pipeline, quality
 from keras_filters.atlas import examples as examples_lib
-from keras_filters.atlas import measures, site
 from keras_filters.atlas import receptive_field as receptive_field_lib
+from keras_filters.atlas import site
 from keras_filters.job import artifacts, merge
 from keras_filters.job import run as job
-from keras_filters.model import extractor
+from keras_filters.model import extractor, input_range
 from keras_filters.settings import Settings
 
 ATLAS_FILE = "atlas.json"
 LAYERS_FOLDER = "layers"
 EXAMPLES_FOLDER = "examples"
 EXAMPLES_FILE = "examples.json"
+MEASURES_FILE = "measures.json"
 # The atlas's own settings, which do not change what a layer's run computes.
 ATLAS_SETTINGS = ("atlas_layers", "examples_dir", "examples_top_k")
 
@@ -104,6 +110,14 @@ def _finished_record(folder: str, settings: Settings) -> dict | None:
     return None
 
 
+def _finished_layer(folder: str, settings: Settings) -> dict | None:
+    """The run record of a layer that finished with `settings` and kept its inputs, else None
+    (a layer run by an atlas that did not keep them runs again)."""
+    if not os.path.isfile(os.path.join(folder, job.INPUTS_FILE)):
+        return None
+    return _finished_record(folder, settings)
+
+
 def _shard_folder(layer_folder: str, shard_index: int) -> str:
     return os.path.join(layer_folder, f"shard-{shard_index}")
 
@@ -163,7 +177,7 @@ def build_atlas(
         layer_outdir = os.path.join(outdir, LAYERS_FOLDER, folder)
         title = f"atlas: layer {position + 1}/{len(infos)} {info.name} ({info.num_filters} filters)"
         unsharded = run_settings.replace(num_shards=1, shard_index=0)
-        record = _finished_record(layer_outdir, unsharded)
+        record = _finished_layer(layer_outdir, unsharded)
         if record is not None:
             print(f"{title}: done before", file=log)
         elif settings.num_shards > 1:
@@ -175,7 +189,7 @@ def build_atlas(
                 job.run(shard_outdir, run_settings, log=log)
         else:
             print(title, file=log)
-            record = job.run(layer_outdir, run_settings, log=log)
+            record = job.run(layer_outdir, run_settings, log=log, keep_inputs=True)
         records.append(record)
     if settings.num_shards > 1:
         waiting = sorted(
@@ -198,9 +212,20 @@ def build_atlas(
                 shard_folders = [
                     _shard_folder(layer_outdir, shard) for shard in range(settings.num_shards)
                 ]
-                records[position] = merge.merge(layer_outdir, shard_folders, log=log)
+                records[position] = merge.merge(
+                    layer_outdir, shard_folders, log=log, keep_inputs=True
+                )
+    try:
+        model_range = input_range.resolve(model, settings)
+    except errors.UsageError as error:
+        model_range = None
+        notes.append(f"robustness and high-frequency fraction measured without clipping: {error}")
+        print(f"atlas: {notes[-1]}", file=log)
     layers = []
     for info, folder, record in zip(infos, folders, records, strict=True):
+        measured = _layer_measures(
+            os.path.join(outdir, LAYERS_FOLDER, folder), model, model_range, info.name, record
+        )
         found = {}
         if image_files:
             found, why_not = _layer_examples(
@@ -209,7 +234,7 @@ def build_atlas(
             if why_not:
                 notes.append(f"no dataset examples for layer {info.name!r}: {why_not}")
                 print(f"atlas: {notes[-1]}", file=log)
-        layers.append(_layer_entry(outdir, info, folder, record, found))
+        layers.append(_layer_entry(info, folder, record, measured, found))
     atlas = site.Atlas(
         _model_summary(model, settings, sum(len(layer.filters) for layer in layers)), tuple(layers)
     )
@@ -252,24 +277,74 @@ def _tile_path(folder: str, index: int) -> str:
     return f"{LAYERS_FOLDER}/{folder}/{job.TILES_FOLDER}/filter_{index:04d}.png"
 
 
-def _layer_entry(outdir: str, info, folder: str, record: dict, found: dict) -> site.LayerEntry:
-    """A layer of the site from its run record, its tiles and its dataset examples."""
+def _layer_measures(layer_outdir: str, model, model_range, layer: str, record: dict) -> dict:
+    """Each filter's quality measures, scored once on the layer's inputs.npz and kept in its
+    measures.json.
+
+    Args:
+        layer_outdir: The layer's run folder (run.json, inputs.npz).
+        model: The loaded model.
+        model_range: The model's `InputRange`; None for a model that does not say it (the
+            images are then measured as they are).
+        layer: The layer's name.
+        record: The layer's run record.
+
+    Returns:
+        {filter index: (robustness, high-frequency fraction)} for every filter that did not
+        fail (see `keras_filters.quality`).
+    """
+    bounds = None if model_range is None else (model_range.low, model_range.high)
+    key = _plain(
+        {
+            "settings": record["settings"],
+            "input_range": None if bounds is None else [bound.tolist() for bound in bounds],
+            "num_views": quality.NUM_VIEWS,
+            "cutoff": quality.HIGH_FREQUENCY_CUTOFF,
+        }
+    )
+    saved_path = os.path.join(layer_outdir, MEASURES_FILE)
+    if os.path.isfile(saved_path):
+        saved = artifacts.read_json(saved_path)
+        if saved.get("key") == key:
+            return {int(index): tuple(values) for index, values in saved["filters"].items()}
+    with np.load(os.path.join(layer_outdir, job.INPUTS_FILE), allow_pickle=False) as saved:
+        inputs = np.asarray(saved["inputs"], np.float32)
+        filter_indices = [int(index) for index in saved["filter_indices"]]
+    failed = {int(item["index"]) for item in record["filters"] if item["failed"]}
+    kept = [position for position, index in enumerate(filter_indices) if index not in failed]
+    measured = {}
+    if kept:
+        filters = [filter_indices[position] for position in kept]
+        images = inputs[kept]
+        if bounds is not None:
+            images, _ = quality.clip_to_range(images, *bounds)
+        robustness = quality.robustness(model, layer, filters, images, bounds)
+        high_frequency = quality.high_frequency_fraction(images)
+        measured = {
+            index: (float(robust), float(high))
+            for index, robust, high in zip(filters, robustness, high_frequency, strict=True)
+        }
+    artifacts.write_json(
+        saved_path,
+        {"key": key, "filters": {str(index): list(values) for index, values in measured.items()}},
+    )
+    return measured
+
+
+def _layer_entry(info, folder: str, record: dict, measured: dict, found: dict) -> site.LayerEntry:
+    """A layer of the site from its run record, its measures and its dataset examples."""
     entries = []
     for item in record["filters"]:
         index = int(item["index"])
-        image = _tile_path(folder, index)
-        high_frequency = None
-        if not item["failed"]:
-            with Image.open(os.path.join(outdir, *image.split("/"))) as tile:
-                high_frequency = measures.high_frequency_fraction(np.asarray(tile))
+        robustness, high_frequency = measured.get(index, (None, None))
         entries.append(
             site.FilterEntry(
                 index=index,
-                image=image,
+                image=_tile_path(folder, index),
                 objective=np.nan if item["loss"] is None else float(item["loss"]),
                 dead=bool(item["dead"]) and not item["failed"],
                 failed=bool(item["failed"]),
-                robustness=None,
+                robustness=robustness,
                 high_frequency=high_frequency,
                 loss_curve=tuple(
                     np.nan if value is None else float(value)

@@ -65,9 +65,10 @@ class FilterEntry:
         objective: The final objective.
         dead: Whether the objective never rose above the dead threshold.
         failed: Whether the loss became NaN or infinite.
-        robustness: The quality recipe's robustness measure; None if not measured.
-        high_frequency: The fraction of the image's energy at high frequencies; None if not
+        robustness: Its image's robustness (`keras_filters.quality.robustness`); None if not
             measured.
+        high_frequency: The share of its image's spectral power above a quarter cycle per
+            pixel (`keras_filters.quality.high_frequency_fraction`); None if not measured.
         loss_curve: The loss at every step.
         examples: The dataset examples, most exciting first.
     """

@@ -45,13 +45,14 @@ def _differences(first: dict, other: dict) -> list[str]:
     ]
 
 
-def merge(outdir: str, shard_folders, log=None) -> dict:
+def merge(outdir: str, shard_folders, log=None, keep_inputs: bool = False) -> dict:
     """Writes the mosaic and run.json of the whole run into `outdir`.
 
     Args:
         outdir: The output folder of the merged run.
         shard_folders: The shards' output folders, in any order.
         log: Stream for warnings. Defaults to sys.stderr.
+        keep_inputs: Also write the merged inputs.npz, as `job.run` does. Defaults to False.
 
     Returns:
         The run record written as run.json.
@@ -105,7 +106,7 @@ def merge(outdir: str, shard_folders, log=None) -> dict:
     result = pipeline.collect(chunks, first["layer"], merged, model_range)
     facts = {key: first[key] for key in SHARED_FACTS}
     rendered = job.render_result(merged, result, facts, log)
-    record = job.write_layer(outdir, merged, rendered)
+    record = job.write_layer(outdir, merged, rendered, keep_inputs)
     record.update(
         notes=[f"merged from {settings.num_shards} shards"],
         complete=True,

@@ -28,6 +28,9 @@ from keras_filters.settings import Settings
 MOSAIC_FILE = "mosaic.png"
 RUN_FILE = "run.json"
 TILES_FOLDER = "tiles"
+# With `keep_inputs`: each filter's optimized image in the model's input space (arrays
+# "inputs", "filter_indices" and "layer", as scripts/evaluate_quality.py writes them).
+INPUTS_FILE = "inputs.npz"
 # A shard's results, for scripts/merge.py: each field of the chunk results, and the axis along
 # which the chunks are joined.
 SHARD_FILE = "shard.npz"
@@ -53,6 +56,7 @@ def run(
     resume_only: bool = False,
     image_size_given: bool = True,
     placement=None,
+    keep_inputs: bool = False,
 ) -> dict:
     """Runs the whole job for one config and writes its files into `outdir`.
 
@@ -72,6 +76,8 @@ def run(
         placement: Where the images run (see `distribution`). Defaults to the settings'
             strategy. On a cluster every worker runs this with the same outdir; only the chief
             writes there (the others work in a scratch folder that they remove).
+        keep_inputs: Also write inputs.npz: the optimized images in the model's input space
+            (one layer, no panels), before run.json. Defaults to False.
 
     Returns:
         The run record that was written as run.json.
@@ -86,7 +92,7 @@ def run(
     settings = settings if isinstance(settings, Settings) else Settings.create(settings)
     placement = placement or pipeline.make_placement(settings)
     if placement.is_chief:
-        return _run(outdir, settings, log, resume_only, image_size_given, placement)
+        return _run(outdir, settings, log, resume_only, image_size_given, placement, keep_inputs)
     scratch = tempfile.mkdtemp(prefix="keras-filters-worker-")
     try:
         # A worker skips the chunks that the chief skips: it starts from the chief's progress.
@@ -94,13 +100,17 @@ def run(
         if os.path.isdir(progress):
             shutil.copytree(progress, os.path.join(scratch, resume.PROGRESS_FOLDER))
         with open(os.devnull, "w") as quiet:
-            record = _run(scratch, settings, quiet, resume_only, image_size_given, placement)
+            record = _run(
+                scratch, settings, quiet, resume_only, image_size_given, placement, keep_inputs
+            )
         return {**record, "written_by": "the chief"}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(outdir, settings: Settings, log, resume_only, image_size_given, placement) -> dict:
+def _run(
+    outdir, settings: Settings, log, resume_only, image_size_given, placement, keep_inputs
+) -> dict:
     """The run, with the files written into `outdir`."""
     started = time.monotonic()
     artifacts.check_outdir(outdir)
@@ -121,7 +131,7 @@ def _run(outdir, settings: Settings, log, resume_only, image_size_given, placeme
     finished = sum(len(job.layout[number]) for job in jobs for number in job.done)
     if not finished:
         raise interruption.RunInterrupted(signal_number, 0, total)
-    record = _write_outputs(outdir, jobs, settings, log)
+    record = _write_outputs(outdir, jobs, settings, log, keep_inputs)
     record["notes"] = [note] if note else []
     record["complete"] = signal_number is None
     record["interrupted"] = interruption.signal_name(signal_number) if signal_number else None
@@ -282,8 +292,11 @@ def render_result(settings: Settings, result, facts: dict, log) -> _Rendered:
     return _Rendered(_layer_record(facts, result, selection), pixels, result)
 
 
-def _write_outputs(outdir: str, jobs: list[LayerJob], settings: Settings, log) -> dict:
-    """Writes the mosaic (or stacked panels) and the tiles; returns the run record."""
+def _write_outputs(
+    outdir: str, jobs: list[LayerJob], settings: Settings, log, keep_inputs: bool
+) -> dict:
+    """Writes the mosaic (or stacked panels), the tiles and, with `keep_inputs` (one layer),
+    inputs.npz; returns the run record."""
     rendered = [_render_layer(job, log) for job in jobs]
     if not settings.panel_layers:
         if settings.num_shards > 1:
@@ -295,7 +308,7 @@ def _write_outputs(outdir: str, jobs: list[LayerJob], settings: Settings, log) -
                     for field, axis in SHARD_FIELDS.items()
                 },
             )
-        return write_layer(outdir, settings, rendered[0])
+        return write_layer(outdir, settings, rendered[0], keep_inputs)
     titles = panels.panel_titles(settings.panel_layers, settings.panel_titles)
     images, panel_records = [], []
     for layer, title in zip(rendered, titles, strict=True):
@@ -330,9 +343,19 @@ def _write_outputs(outdir: str, jobs: list[LayerJob], settings: Settings, log) -
     }
 
 
-def write_layer(outdir: str, settings: Settings, layer: _Rendered) -> dict:
-    """Writes one layer's mosaic (and tiles); returns its run record."""
+def write_layer(
+    outdir: str, settings: Settings, layer: _Rendered, keep_inputs: bool = False
+) -> dict:
+    """Writes one layer's mosaic (and tiles, and with `keep_inputs` inputs.npz); returns its
+    run record."""
     record = {"settings": settings.to_dict(), **layer.record}
+    if keep_inputs:
+        artifacts.write_npz(
+            os.path.join(outdir, INPUTS_FILE),
+            inputs=layer.result.inputs,
+            filter_indices=layer.result.filter_indices,
+            layer=np.array(layer.record["layer"]),
+        )
     if layer.pixels is not None:
         artifacts.write_png(os.path.join(outdir, MOSAIC_FILE), layer.pixels)
         record["mosaic"].update(file=MOSAIC_FILE, **_size(layer.pixels))
