@@ -32,8 +32,14 @@ def test_crop_cuts_each_side_after_normalizing_the_whole_image():
     np.testing.assert_array_equal(cropped, whole[5:-5, 5:-5])
 
 
+def test_picture_tile_maps_the_unit_range_as_it_is():
+    unit = np.array([[[0.0, 0.5, 1.0], [-0.2, 1.3, 0.25]]])
+    np.testing.assert_array_equal(deprocess.picture_tile(unit), [[[0, 128, 255], [0, 255, 64]]])
+    assert deprocess.picture_tile(np.full((6, 6, 1), 0.5), crop=2).shape == (2, 2, 1)
+
+
 def test_constant_image_gives_grey_not_nan():
-    for style in deprocess.STYLES:
+    for style in deprocess.CONTRAST_STYLES:
         tile = deprocess.deprocess_image(np.full((4, 4, 3), 7.0), style=style)
         assert np.all((tile == 127) | (tile == 128))
 

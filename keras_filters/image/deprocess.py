@@ -4,6 +4,10 @@ import numpy as np
 
 from keras_filters.settings import DEPROCESS_STYLES as STYLES
 
+# The styles that stretch an image's own contrast; "picture" maps the model's input range
+# instead (`picture_tile`, given the range).
+CONTRAST_STYLES = tuple(style for style in STYLES if style != "picture")
+
 
 def deprocess_image(
     image: np.ndarray,
@@ -50,7 +54,10 @@ def deprocess_image(
         # DLwP divides by the std alone; a constant image would give NaN, so it stays grey.
         pixels = np.clip(centered / std * 64.0 + 128.0 if std > 0 else centered + 128.0, 0, 255)
     else:
-        raise ValueError(f"unknown deprocess {style!r}; choose one of: {', '.join(STYLES)}")
+        raise ValueError(
+            f"unknown deprocess {style!r} for deprocess_image; choose one of: "
+            f'{", ".join(CONTRAST_STYLES)} ("picture" needs the input range: picture_tile)'
+        )
     if crop:
         pixels = pixels[crop:-crop, crop:-crop]
     return pixels.astype(np.uint8)
