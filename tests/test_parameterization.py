@@ -162,3 +162,26 @@ def test_record_round_trip():
     unit = np.random.default_rng(4).random((1, 2, 2, 3)).astype(np.float32)
     np.testing.assert_allclose(numpy(back.to_model(unit)), numpy(caffe.to_model(unit)))
     assert input_range.InputRange.from_record(None) is None
+
+
+def test_fourier_octaves_run_through_the_renderer():
+    import keras_filters
+
+    result = keras_filters.visualize_filters(
+        "demo",
+        "conv2",
+        [0, 1],
+        parameterization="fourier",
+        optimizer="adam",
+        step_size=0.1,
+        num_steps=3,
+        image_size=40,
+        num_upscalings=2,
+        upscale_factor=1.25,
+        progress=False,
+    )
+    # Optimized at 25 and 32 px, then upscaled to 40 px: band-limited, still in [0, 1].
+    assert result.inputs.shape == (2, 40, 40, 3)
+    assert result.loss_history.shape == (6, 2)
+    assert 0.0 <= result.inputs.min() and result.inputs.max() <= 1.0
+    assert np.all(np.isfinite(result.losses)) and not result.failed.any()

@@ -111,3 +111,20 @@ def test_warmup_changes_nothing_for_a_live_filter(steps):
     plain = keras_filters.visualize_filters(model, "c", [0], **base)
     warmed = keras_filters.visualize_filters(model, "c", [0], relu_warmup_steps=steps, **base)
     np.testing.assert_allclose(warmed.inputs, plain.inputs, rtol=1e-6, atol=1e-7)
+
+
+def test_run_json_says_which_filters_needed_the_warmup(tmp_path):
+    from keras_filters.job import run as job
+
+    image = keras.Input((8, 8, 3))
+    first = keras.layers.Conv2D(2, 1, activation="relu", name="c1")(image)
+    model = keras.Model(image, first)
+    # Filter 0 fires on grey (bias +0.1); filter 1 only on bright pictures (bias −2.4).
+    model.get_layer("c1").set_weights([np.ones((1, 1, 3, 2), np.float32), np.array([0.1, -2.4])])
+    path = str(tmp_path / "two_filters.keras")
+    model.save(path)
+    settings = dict(RUN, model=path, layer="c1", relu_warmup_steps=30, max_filters=2)
+    record = job.run(str(tmp_path / "out"), settings)
+    needed = {entry["index"]: entry["needed_warmup"] for entry in record["filters"]}
+    assert needed == {0: False, 1: True}
+    assert all(not entry["dead"] for entry in record["filters"])
