@@ -22,13 +22,13 @@ cores; held-out accuracy 0.966 and 0.993):
         --output=benchmarks/models/grey64.keras
 """
 
-import os
-import tempfile
 import time
 
 import keras
 import numpy as np
 from absl import app, flags
+
+from keras_filters.job import artifacts
 
 _KIND = flags.DEFINE_enum("kind", None, ["rgb", "grey"], "Which model to train.")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to save it (.keras).")
@@ -303,22 +303,6 @@ def train(
     return model, float(np.mean(np.argmax(logits, -1) == test_labels))
 
 
-def save_atomically(model, output: str) -> None:
-    """Saves to a temporary file in the same folder, then renames it to `output`."""
-    directory = os.path.dirname(os.path.abspath(output))
-    os.makedirs(directory, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(suffix=".keras", prefix=".tmp_", dir=directory)
-    os.close(descriptor)
-    try:
-        model.save(temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, output)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
 def main(argv) -> None:
     """Trains the chosen model and saves it."""
     del argv
@@ -326,7 +310,7 @@ def main(argv) -> None:
     model, accuracy = train(
         _KIND.value, num_train=_NUM_TRAIN.value, epochs=_EPOCHS.value, seed=_SEED.value, verbose=2
     )
-    save_atomically(model, _OUTPUT.value)
+    artifacts.save_atomically(_OUTPUT.value, model.save)
     print(
         f"{_KIND.value}: held-out accuracy {accuracy:.3f}, "
         f"{time.monotonic() - start:.1f} s, wrote {_OUTPUT.value}"

@@ -11,22 +11,36 @@ from PIL import Image
 from keras_filters import errors
 
 
-def _atomic_write(path: str, write) -> None:
-    """Calls `write(file)` on a temporary file next to `path`, then renames it to `path`."""
+def save_atomically(path: str, save) -> None:
+    """Calls `save(temporary_path)` for a temporary file next to `path`, then renames it there.
+
+    The temporary name ends like `path`, so writers that choose the format by the suffix (Keras'
+    `save`, `save_weights`) write the right one. A failure leaves no file behind.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
+        save(temporary)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+def _atomic_write(path: str, write) -> None:
+    """Calls `write(file)` on a temporary file next to `path`, synced, then renames it."""
+
+    def save(temporary: str) -> None:
+        with open(temporary, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+
+    save_atomically(path, save)
 
 
 def image_from_array(pixels: np.ndarray) -> Image.Image:

