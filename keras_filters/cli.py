@@ -64,9 +64,10 @@ def flag_words(message: str) -> str:
     return re.sub(rf"(?<![\w.\-])({names})=", r"--config.\1=", message)
 
 
-def fail(message: str, exit_code: int = EXIT_USAGE) -> None:
-    """Reports an error in one line on stderr and exits (code 2 unless told otherwise)."""
-    print(f"{PROGRAM}: error: {flag_words(' '.join(str(message).split()))}", file=sys.stderr)
+def fail(message: str, exit_code: int = EXIT_USAGE, program: str = PROGRAM) -> None:
+    """Reports an error in one line on stderr, in flag words, and exits (code 2 unless told
+    otherwise); `program` names the script that reports it."""
+    print(f"{program}: error: {flag_words(' '.join(str(message).split()))}", file=sys.stderr)
     sys.exit(exit_code)
 
 

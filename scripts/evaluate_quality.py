@@ -33,8 +33,7 @@ _INPUTS = flags.DEFINE_string(
 
 def fail(message: str) -> None:
     """Reports an error in one line on stderr, in flag words, and exits with code 2."""
-    print(f"{PROGRAM}: error: {cli.flag_words(' '.join(str(message).split()))}", file=sys.stderr)
-    sys.exit(cli.EXIT_USAGE)
+    cli.fail(message, program=PROGRAM)
 
 
 def main(argv) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from keras import ops
 from PIL import Image
 
+from keras_filters.optvis import resample
 from keras_filters.settings import INIT_DISTRIBUTIONS
 
 
@@ -282,8 +283,6 @@ class Fourier:
         """params → images in the model's input space at the image size; `keras.ops`."""
         images = self.input_range.to_model(self.to_unit_image(params))
         if self.canvas_factor > 1:
-            from keras_filters.optvis import resample
-
             images = resample.downsample(images, self.canvas_factor, self.downsample_cutoff)
             images = self.input_range.clip_ops(images)
         return images
