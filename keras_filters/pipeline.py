@@ -152,10 +152,7 @@ def load_model(model, settings: Settings, placement=None, *, linear_copy: bool =
             seed=settings.seed,
         )
         if linear_copy and settings.linear_output:
-            source = getattr(loaded, "keras_filters_source", None)
             loaded = variants.linear_output_model(loaded)
-            if source is not None:
-                loaded.keras_filters_source = source
     if isinstance(placement, distribution.JaxPlacement):
         placement.replicate_variables(loaded)
     return loaded

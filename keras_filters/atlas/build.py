@@ -303,10 +303,9 @@ def _layer_measures(layer_outdir: str, model, model_range, layer: str, record: d
         }
     )
     saved_path = os.path.join(layer_outdir, MEASURES_FILE)
-    if os.path.isfile(saved_path):
-        saved = artifacts.read_json(saved_path)
-        if saved.get("key") == key:
-            return {int(index): tuple(values) for index, values in saved["filters"].items()}
+    saved = _saved_for(saved_path, key)
+    if saved is not None:
+        return {int(index): tuple(values) for index, values in saved["filters"].items()}
     with np.load(os.path.join(layer_outdir, job.INPUTS_FILE), allow_pickle=False) as saved:
         inputs = np.asarray(saved["inputs"], np.float32)
         filter_indices = [int(index) for index in saved["filter_indices"]]
@@ -367,6 +366,14 @@ def _layer_entry(info, folder: str, record: dict, measured: dict, found: dict) -
     )
 
 
+def _saved_for(path: str, key: dict) -> dict | None:
+    """What an earlier build saved at `path`, if it was made for the same `key`; else None."""
+    if not os.path.isfile(path):
+        return None
+    saved = artifacts.read_json(path)
+    return saved if saved.get("key") == key else None
+
+
 def _layer_examples(outdir, model, settings: Settings, layer: str, folder: str, image_files):
     """A layer's dataset examples, found once and kept in its examples.json.
 
@@ -382,10 +389,9 @@ def _layer_examples(outdir, model, settings: Settings, layer: str, folder: str, 
         "image_size": settings.image_size,
     }
     saved_path = os.path.join(layer_outdir, EXAMPLES_FILE)
-    if os.path.isfile(saved_path):
-        saved = artifacts.read_json(saved_path)
-        if saved.get("key") == key:
-            return _examples_from_dict(saved["filters"]), saved.get("why_not")
+    saved = _saved_for(saved_path, key)
+    if saved is not None:
+        return _examples_from_dict(saved["filters"]), saved.get("why_not")
     try:
         field = receptive_field_lib.receptive_field(model, layer, settings.image_size)
     except (ValueError, KeyError) as error:

@@ -106,7 +106,12 @@ def linear_output_model(model: keras.Model) -> keras.Model:
         raise _no_activation_error(model, last, "set linear_output=false")
     if not is_activation_layer and _is_linear(activation):
         return model
-    return keras.Model(model.inputs[0], logits_output(model), name=model.name)
+    copy = keras.Model(model.inputs[0], logits_output(model), name=model.name)
+    # The copy takes the inputs the model takes: it keeps the name it was loaded by, which
+    # says its input range (`model.input_range.resolve`).
+    if hasattr(model, "keras_filters_source"):
+        copy.keras_filters_source = model.keras_filters_source
+    return copy
 
 
 MIXED_POLICY = "mixed_bfloat16"
