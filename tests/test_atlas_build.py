@@ -115,6 +115,25 @@ def test_the_script_builds_a_page_per_filter_with_every_link_resolving(demo_atla
             assert entry["failed"] or 0 <= entry["robustness"] <= 1
 
 
+def index_details(outdir) -> dict:
+    """The index page's table of the model and its recipe: {row name: text}."""
+    with open(os.path.join(outdir, "index.html"), encoding="utf-8") as file:
+        return dict(re.findall(r"<tr><th>([a-z ]+)</th><td>([^<]*)</td></tr>", file.read()))
+
+
+@script_test
+def test_the_index_describes_the_quality_recipe_that_ran(demo_atlas):
+    details = index_details(demo_atlas[0])
+    assert details["ascent"] == (
+        "2 Adam steps, learning rate 0.3 (cosine to 0.03), ReLU-gradient warm-up for 32 steps"
+    )
+    assert details["image"] == (
+        "Fourier (1/f^1 spectrum, on a 2x canvas), starting from spectrum noise of standard "
+        "deviation 0.01"
+    )
+    assert details["transforms"] == "shift(0.1667), scale(0.85, 1.15), rotate(15)"
+
+
 @script_test
 def test_each_live_filter_page_shows_its_examples_in_descending_order(demo_atlas):
     outdir, _ = demo_atlas
@@ -194,6 +213,11 @@ def test_a_hostile_model_name_is_escaped_on_every_page(tmp_path):
     escaped = "&lt;img src=x onerror=alert(1)&gt;"
     for page, text in pages(outdir).items():
         assert hostile not in text and escaped in text, page
+    # The index describes the recipe that ran: here a faithful one (SMALL_RUN).
+    details = index_details(outdir)
+    assert details["ascent"] == "2 steps of 0.5 along the l2-normalized gradient"
+    assert details["image"] == "pixels, starting from uniform noise in [-1, 1)"
+    assert details["transforms"] == "none"
 
 
 def test_shards_give_the_same_site_as_one_job(tmp_path):

@@ -258,19 +258,45 @@ def _model_summary(model, settings: Settings, num_filters: int) -> site.ModelSum
         ("parameters", f"{model.count_params():,}"),
         ("input size", f"{settings.image_size}x{settings.image_size} px"),
         ("filters", str(num_filters)),
-        (
-            "ascent",
-            f"{settings.num_steps} steps of {settings.step_size:g} along the "
-            f"{settings.gradient_normalization}-normalized gradient"
-            + (f", {settings.num_upscalings} upscalings" if settings.num_upscalings else ""),
-        ),
-        (
-            "initial noise",
-            f"{settings.init_distribution} [{settings.init_low:g}, {settings.init_high:g})",
-        ),
+        ("ascent", _ascent_text(settings)),
+        ("image", _image_text(settings)),
+        ("transforms", ", ".join(settings.transforms) or "none"),
         ("seed", str(settings.seed)),
     )
     return site.ModelSummary(model.name, details)
+
+
+def _ascent_text(settings: Settings) -> str:
+    """How the images climbed: optimizer, steps, step size and its schedule, extras."""
+    if settings.optimizer == "adam":
+        text = f"{settings.num_steps} Adam steps, learning rate {settings.step_size:g}"
+    else:
+        text = (
+            f"{settings.num_steps} steps of {settings.step_size:g} along the "
+            f"{settings.gradient_normalization}-normalized gradient"
+        )
+    if settings.schedule != "constant":
+        final = settings.step_size * settings.final_step_fraction
+        text += f" ({settings.schedule} to {final:g})"
+    if settings.num_upscalings:
+        text += f", {settings.num_upscalings} upscalings"
+    if settings.relu_warmup_steps:
+        text += f", ReLU-gradient warm-up for {settings.relu_warmup_steps} steps"
+    return text
+
+
+def _image_text(settings: Settings) -> str:
+    """What the optimized image is and where it starts."""
+    if settings.parameterization == "fourier":
+        canvas = f", on a {settings.canvas_factor}x canvas" if settings.canvas_factor > 1 else ""
+        return (
+            f"Fourier (1/f^{settings.fourier_decay:g} spectrum{canvas}), starting from spectrum "
+            f"noise of standard deviation {settings.fourier_init_std:g}"
+        )
+    return (
+        f"pixels, starting from {settings.init_distribution} noise in "
+        f"[{settings.init_low:g}, {settings.init_high:g})"
+    )
 
 
 def _tile_path(folder: str, index: int) -> str:
