@@ -16,7 +16,7 @@ from PIL import Image
 from keras_filters import quality
 from keras_filters import settings as settings_lib
 from keras_filters.atlas import build, site
-from keras_filters.job import artifacts
+from keras_filters.job import artifacts, interruption
 from keras_filters.job import run as job
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -218,6 +218,53 @@ def test_a_hostile_model_name_is_escaped_on_every_page(tmp_path):
     assert details["ascent"] == "2 steps of 0.5 along the l2-normalized gradient"
     assert details["image"] == "pixels, starting from uniform noise in [-1, 1)"
     assert details["transforms"] == "none"
+
+
+class SignalOnLine:
+    """A log stream that sends this process SIGINT once a written line starts with `trigger`."""
+
+    def __init__(self, trigger: str):
+        self.trigger = trigger
+        self.sent = False
+
+    def write(self, text: str) -> int:
+        if not self.sent and text.lstrip("\r").startswith(self.trigger):
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        "atlas: layer 2/4",  # Between two layers' runs.
+        "filters 3/3",  # After the first layer's last chunk, inside its run.
+    ],
+)
+def test_a_signal_between_layers_stops_the_atlas_before_the_next(tmp_path, monkeypatch, trigger):
+    path = small_model_file(str(tmp_path))
+    settings = small_settings(path, progress=True)
+    whole = str(tmp_path / "whole")
+    build.build_atlas(whole, settings, log=open(os.devnull, "w"))
+    outdir = str(tmp_path / "site")
+    stream = SignalOnLine(trigger)
+    monkeypatch.setattr("sys.stderr", stream)  # The progress lines go there.
+    with pytest.raises(interruption.RunInterrupted) as stopped:
+        build.build_atlas(outdir, settings, log=stream)
+    monkeypatch.undo()
+    assert stream.sent
+    # The first layer's 3 filters of the atlas's 13, and nothing of the second layer's.
+    assert (stopped.value.filters_done, stopped.value.filters_total) == (3, 13)
+    assert stopped.value.exit_code == 128 + signal.SIGINT
+    second = os.path.join(outdir, build.LAYERS_FOLDER, site.layer_folder(1, "conv_b"))
+    assert not os.path.exists(os.path.join(second, job.RUN_FILE))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    result = build.build_atlas(outdir, settings, log=open(os.devnull, "w"))
+    assert result.num_filters == 13
+    assert pages(outdir) == pages(whole)
 
 
 def test_shards_give_the_same_site_as_one_job(tmp_path):

@@ -151,6 +151,28 @@ def test_second_signal_stops_at_once():
     assert signal.getsignal(signal.SIGINT) is not stop._handle
 
 
+def test_nested_stop_signals_share_one_request():
+    # A signal inside the inner one (a layer's run) reaches the outer one (the atlas's loop)...
+    with interruption.StopSignals() as outer:
+        with interruption.StopSignals() as inner:
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert inner.signal_number == signal.SIGTERM
+        assert outer.signal_number == signal.SIGTERM
+        assert signal.getsignal(signal.SIGINT) == outer._handle
+    # ... and one that came before the inner one began is already its request.
+    with interruption.StopSignals() as outer:
+        os.kill(os.getpid(), signal.SIGINT)
+        with interruption.StopSignals() as inner:
+            assert inner.signal_number == signal.SIGINT
+            with pytest.raises(KeyboardInterrupt):  # The second signal stops at once.
+                os.kill(os.getpid(), signal.SIGINT)
+    # Without a signal neither asks to stop.
+    with interruption.StopSignals() as outer:
+        with interruption.StopSignals() as inner:
+            pass
+    assert not inner.requested and not outer.requested
+
+
 PANEL_ARGUMENTS = [
     "--config=configs/quickstart_faithful.py",
     "--config.panel_layers=('conv1', 'conv2')",

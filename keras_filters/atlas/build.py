@@ -36,7 +36,7 @@ from keras_filters import errors, pipeline, quality
 from keras_filters.atlas import examples as examples_lib
 from keras_filters.atlas import receptive_field as receptive_field_lib
 from keras_filters.atlas import site
-from keras_filters.job import artifacts, merge
+from keras_filters.job import artifacts, interruption, merge
 from keras_filters.job import run as job
 from keras_filters.model import extractor, input_range
 from keras_filters.settings import Settings
@@ -172,25 +172,22 @@ def build_atlas(
             raise errors.UsageError(str(error)) from None
     folders = [site.layer_folder(position, info.name) for position, info in enumerate(infos)]
     records = []
-    for position, (info, folder) in enumerate(zip(infos, folders, strict=True)):
-        run_settings = layer_settings(settings, info.name)
-        layer_outdir = os.path.join(outdir, LAYERS_FOLDER, folder)
-        title = f"atlas: layer {position + 1}/{len(infos)} {info.name} ({info.num_filters} filters)"
-        unsharded = run_settings.replace(num_shards=1, shard_index=0)
-        record = _finished_layer(layer_outdir, unsharded)
-        if record is not None:
-            print(f"{title}: done before", file=log)
-        elif settings.num_shards > 1:
-            shard_outdir = _shard_folder(layer_outdir, settings.shard_index)
-            if _shard_finished(shard_outdir, run_settings):
-                print(f"{title}: shard {settings.shard_index} done before", file=log)
-            else:
-                print(f"{title}: shard {settings.shard_index} of {settings.num_shards}", file=log)
-                job.run(shard_outdir, run_settings, log=log)
-        else:
-            print(title, file=log)
-            record = job.run(layer_outdir, run_settings, log=log, keep_inputs=True)
-        records.append(record)
+    total = sum(info.num_filters for info in infos)
+    # One stop request for the whole loop: a signal between layers, or after a layer's last
+    # chunk, stops the atlas before its next layer (each layer's run also stops mid-layer).
+    with interruption.StopSignals() as stop:
+        for position, (info, folder) in enumerate(zip(infos, folders, strict=True)):
+            title = f"atlas: layer {position + 1}/{len(infos)} {info.name}"
+            title += f" ({info.num_filters} filters)"
+            done_before = sum(layer.num_filters for layer in infos[:position])
+            try:
+                records.append(_run_layer(outdir, settings, info.name, folder, title, log))
+            except interruption.RunInterrupted as stopped:  # Counted over the whole atlas.
+                done = done_before + stopped.filters_done
+                raise interruption.RunInterrupted(stopped.signal_number, done, total) from None
+            if stop.requested and position + 1 < len(infos):
+                done = done_before + info.num_filters
+                raise interruption.RunInterrupted(stop.signal_number, done, total)
     if settings.num_shards > 1:
         waiting = sorted(
             {
@@ -249,6 +246,30 @@ def build_atlas(
         (),
         tuple(notes),
     )
+
+
+def _run_layer(outdir: str, settings: Settings, layer: str, folder: str, title: str, log):
+    """Runs one layer's filters into its folder, or finds them done before.
+
+    Returns:
+        The layer's run record; None for a shard's part, which the last shard merges.
+    """
+    run_settings = layer_settings(settings, layer)
+    layer_outdir = os.path.join(outdir, LAYERS_FOLDER, folder)
+    record = _finished_layer(layer_outdir, run_settings.replace(num_shards=1, shard_index=0))
+    if record is not None:
+        print(f"{title}: done before", file=log)
+        return record
+    if settings.num_shards > 1:
+        shard_outdir = _shard_folder(layer_outdir, settings.shard_index)
+        if _shard_finished(shard_outdir, run_settings):
+            print(f"{title}: shard {settings.shard_index} done before", file=log)
+        else:
+            print(f"{title}: shard {settings.shard_index} of {settings.num_shards}", file=log)
+            job.run(shard_outdir, run_settings, log=log)
+        return None
+    print(title, file=log)
+    return job.run(layer_outdir, run_settings, log=log, keep_inputs=True)
 
 
 def _model_summary(model, settings: Settings, num_filters: int) -> site.ModelSummary:

@@ -53,6 +53,10 @@ class StopSignals:
     Python lets only the main thread install signal handlers; elsewhere (a notebook's worker
     thread, say) nothing is installed and signals act as usual.
 
+    They nest: a `StopSignals` entered inside another (a layer's run inside an atlas's loop
+    over layers) starts with the enclosing one's request, and hands its own request back when it
+    exits, so a signal that arrives after a layer's last chunk still stops the loop.
+
     Attributes:
         signal_number: The first signal received, or None.
     """
@@ -65,12 +69,27 @@ class StopSignals:
         if threading.current_thread() is threading.main_thread():
             for signal_number in SIGNALS:
                 self._previous[signal_number] = signal.signal(signal_number, self._handle)
+            enclosing = self._enclosing()
+            if enclosing is not None:
+                self._record(enclosing.signal_number)
         return self
 
     def __exit__(self, *exception_info) -> None:
+        enclosing = self._enclosing()
         for signal_number, handler in self._previous.items():
             signal.signal(signal_number, handler)
         self._previous = {}
+        if enclosing is not None:
+            enclosing._record(self.signal_number)
+
+    def _enclosing(self) -> "StopSignals | None":
+        """The enclosing StopSignals whose handler this one replaced, if any."""
+        owner = getattr(self._previous.get(signal.SIGINT), "__self__", None)
+        return owner if isinstance(owner, StopSignals) else None
+
+    def _record(self, signal_number) -> None:
+        if self.signal_number is None:
+            self.signal_number = signal_number
 
     def _handle(self, signal_number, frame) -> None:
         if self.signal_number is not None:
