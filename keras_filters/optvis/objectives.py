@@ -143,6 +143,21 @@ def _channel_mean(key: str, index: int | None, border: int = 0) -> Callable:
     return function
 
 
+def _unit_objective(
+    function: Callable, layer: str, index: int | None, batch_key, prefix: str, suffix: str = ")"
+) -> Objective:
+    """`function` as the objective of unit `index` of `layer`, named prefix + unit + suffix.
+
+    With `index` None it reads each image's own unit from `targets` ("own" in the name);
+    with a unit it carries `batch_key` and `target`, so that objectives which differ only in
+    the unit run as one batched objective.
+    """
+    if index is None:
+        return Objective(function, [layer], f"{prefix}own{suffix}")
+    name = f"{prefix}{int(index)}{suffix}"
+    return Objective(function, [layer], name, batch_key=batch_key, target=int(index))
+
+
 def channel(layer: str, index: int | None = None, border: int = 0) -> Objective:
     """The mean activation of one channel (filter) of `layer`.
 
@@ -156,15 +171,7 @@ def channel(layer: str, index: int | None = None, border: int = 0) -> Objective:
         An `Objective`.
     """
     function = _channel_mean(layer, index, border)
-    if index is None:
-        return Objective(function, [layer], f"channel({layer}, own)")
-    return Objective(
-        function,
-        [layer],
-        f"channel({layer}, {int(index)})",
-        batch_key=("channel", layer, border),
-        target=int(index),
-    )
+    return _unit_objective(function, layer, index, ("channel", layer, border), f"channel({layer}, ")
 
 
 def _position(size, given: int | None, axis: str, layer: str):
@@ -216,15 +223,8 @@ def neuron(
         return ops.cast(at_position[:, index], "float32")
 
     where = f"x={'centre' if x is None else x}, y={'centre' if y is None else y}"
-    if index is None:
-        return Objective(function, [layer], f"neuron({layer}, own, {where})")
-    return Objective(
-        function,
-        [layer],
-        f"neuron({layer}, {int(index)}, {where})",
-        batch_key=("neuron", layer, x, y),
-        target=int(index),
-    )
+    batch_key = ("neuron", layer, x, y)
+    return _unit_objective(function, layer, index, batch_key, f"neuron({layer}, ", f", {where})")
 
 
 def class_logit(index: int | None = None) -> Objective:
@@ -243,15 +243,7 @@ def class_logit(index: int | None = None) -> Objective:
         An `Objective`.
     """
     function = _channel_mean(LOGITS, index)
-    if index is None:
-        return Objective(function, [LOGITS], "class_logit(own)")
-    return Objective(
-        function,
-        [LOGITS],
-        f"class_logit({int(index)})",
-        batch_key=("class_logit",),
-        target=int(index),
-    )
+    return _unit_objective(function, LOGITS, index, ("class_logit",), "class_logit(")
 
 
 def deepdream(layer: str) -> Objective:
