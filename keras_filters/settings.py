@@ -108,6 +108,12 @@ def _finite(value) -> bool:
     return math.isfinite(value)
 
 
+# The check of a setting that is a float32 number ≥ 0 (a weight, an epsilon).
+NON_NEGATIVE_FLOAT32 = dict(
+    valid=lambda v: 0 <= v <= FLOAT32_MAX, requirement="a number ≥ 0 (up to 3.4e38, float32)"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """A validated, read-only set of every setting; build it with `Settings.create`."""
@@ -196,8 +202,7 @@ class Settings:
         1e-5,
         "Added to each image's gradient norm, so that a dead filter takes a zero step, never NaN.",
         "The objective and the ascent",
-        valid=lambda v: 0 <= v <= FLOAT32_MAX,
-        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+        **NON_NEGATIVE_FLOAT32,
     )
     num_upscalings: int = setting(
         0,
@@ -323,22 +328,19 @@ class Settings:
         0.0,
         "Weight of the total-variation penalty (mean |neighbour difference|) on the image.",
         "Regularizers",
-        valid=lambda v: 0 <= v <= FLOAT32_MAX,
-        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+        **NON_NEGATIVE_FLOAT32,
     )
     l2_weight: float = setting(
         0.0,
         "Weight of the L2 penalty (mean squared value) on the image.",
         "Regularizers",
-        valid=lambda v: 0 <= v <= FLOAT32_MAX,
-        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+        **NON_NEGATIVE_FLOAT32,
     )
     blur_weight: float = setting(
         0.0,
         "Weight of the blur penalty (what a 3x3 box blur would remove) on the image.",
         "Regularizers",
-        valid=lambda v: 0 <= v <= FLOAT32_MAX,
-        requirement="a number ≥ 0 (up to 3.4e38, float32)",
+        **NON_NEGATIVE_FLOAT32,
     )
 
     # --- The initial noise ---
