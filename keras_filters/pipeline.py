@@ -186,7 +186,8 @@ def plan_objectives(
 ) -> Plan:
     """Builds the renderer for `objectives` (one image each) and picks the batch size.
 
-    The settings' regularizer weights apply to the batch's objective (`objectives.regularized`).
+    The settings' regularizer weights make the renderer's penalty (`objectives.penalty`): the
+    ascent subtracts it, the reported losses leave it out.
     An objective that couples the images of its batch (`diversity`) needs all its images in
     one chunk: with it, the run is refused when the batch size is below the number of images,
     with `num_shards` > 1, or on several devices (`check_one_batch`).
@@ -211,8 +212,7 @@ def plan_objectives(
         )
     placement = placement or distribution.Placement()
     objective, targets = objectives_lib.batch_plan(objectives)
-    objective = objectives_lib.regularized(
-        objective,
+    penalty = objectives_lib.penalty(
         total_variation=settings.total_variation_weight,
         l2=settings.l2_weight,
         blur=settings.blur_weight,
@@ -255,6 +255,7 @@ def plan_objectives(
         step_size_at=make_schedule(settings, len(render.optimized_sizes(sizes))),
         warmup_extractor=warmup_features,
         warmup_steps=settings.relu_warmup_steps,
+        penalty=penalty,
     )
     keys = [int(key) for key in keys]
     batch_size = settings.batch_size or batching.auto_batch_size(

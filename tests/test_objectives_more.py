@@ -318,23 +318,46 @@ def test_regularized_subtracts_each_weighted_penalty():
         objectives.regularized(channel, l2=-1.0)
 
 
-def test_regularizer_settings_reach_the_batchs_objective(model):
-    settings = Settings.create(
-        dict(image_size=8, progress=False, total_variation_weight=0.25, l2_weight=0.5)
-    )
-    plan = pipeline.plan_objectives(
-        model, [objectives.channel("conv", i) for i in range(3)], [0, 1, 2], settings
-    )
+def test_regularizer_settings_are_ascended_against_but_not_reported(model):
+    """The weights make the renderer's penalty: the step's gradient is that of the objective
+    minus it, while the losses (loss_history, the final losses, dead filters) are the objective
+    alone, the same numbers as a run without regularizers."""
+    weights = dict(total_variation_weight=0.25, l2_weight=0.5)
+    plans = {
+        regularized: pipeline.plan_objectives(
+            model,
+            [objectives.channel("conv", i) for i in range(3)],
+            [0, 1, 2],
+            Settings.create(
+                dict(image_size=8, num_steps=3, progress=False, **(weights if regularized else {}))
+            ),
+        )
+        for regularized in (False, True)
+    }
+    renderer = plans[True].renderer
     activations = tensors(conv=by_hand(model, IMAGES)["conv"], **{objectives.INPUT: IMAGES})
     targets = np.array([2, 0, 1], np.int32)
-    expected = (
-        numpy(objectives.channel("conv")(activations, targets))
-        - 0.25 * numpy(objectives.total_variation()(activations))
-        - 0.5 * numpy(objectives.l2()(activations))
+    np.testing.assert_allclose(
+        numpy(renderer.objective(activations, targets)),
+        numpy(objectives.channel("conv")(activations, targets)),
+        rtol=1e-6,
     )
     np.testing.assert_allclose(
-        numpy(plan.renderer.objective(activations, targets)), expected, rtol=1e-5
+        numpy(renderer.penalty(activations, targets)),
+        0.25 * numpy(objectives.total_variation()(activations))
+        + 0.5 * numpy(objectives.l2()(activations)),
+        rtol=1e-5,
     )
+    assert plans[False].renderer.penalty is None
+
+    results = {key: plan.renderer.run_chunk([0, 1, 2], targets) for key, plan in plans.items()}
+    start = renderer.initial_params([0, 1, 2])
+    own_channel = by_hand(model, start)["conv"][np.arange(3), ..., targets].mean(axis=(1, 2))
+    for result in results.values():
+        np.testing.assert_allclose(result.loss_history[0], own_channel, rtol=1e-5)
+    # The penalty moved the images elsewhere, so the reported objective differs after step 1.
+    assert not np.allclose(results[True].inputs, results[False].inputs)
+    assert not np.allclose(results[True].loss_history[1:], results[False].loss_history[1:])
 
 
 @pytest.mark.parametrize("name", ["total_variation_weight", "l2_weight", "blur_weight"])

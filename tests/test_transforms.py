@@ -42,7 +42,8 @@ def compiled_gradient(function, images, draws):
     weights = np.random.default_rng(1).random(output_shape).astype(np.float32)
 
     def image_losses(call_model, params, targets, draws):
-        return ops.sum(call_model(function(params, draws)) * weights, axis=(1, 2, 3))
+        losses = ops.sum(call_model(function(params, draws)) * weights, axis=(1, 2, 3))
+        return losses, losses
 
     def apply_update(params, state, losses, gradients, step_size):
         return gradients, state, losses, ops.isfinite(losses)

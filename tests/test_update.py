@@ -70,7 +70,8 @@ def test_guard_keeps_a_failed_images_adam_state_in_the_compiled_step():
         # targets == 1 poisons the image's objective: a NaN loss and a NaN gradient.
         scale = ops.where(targets == 1, np.float32(np.nan), np.float32(1.0))
         scaled = call_model(params) * ops.reshape(scale, (-1, 1, 1, 1))
-        return ops.sum(ops.square(scaled), axis=(1, 2, 3))
+        losses = ops.sum(ops.square(scaled), axis=(1, 2, 3))
+        return losses, losses
 
     def apply_update(params, state, losses, gradients, step_size):
         updated, new_state = adam.apply(params, gradients, state, step_size)

@@ -28,15 +28,17 @@ def compile_step(
             outputs, _ = model.stateless_call(trainable, non_trainable, images, training=False)
             return outputs
 
-        losses = image_losses(call_model, params, targets, draws)
-        return jnp.sum(losses), losses
+        ascended, reported = image_losses(call_model, params, targets, draws)
+        return jnp.sum(ascended), reported
 
     loss_and_gradient = jax.value_and_grad(total_loss, has_aux=True)
 
     @jax.jit
     def compiled(params, state, targets, step_size, draws, trainable, non_trainable):
-        (_, losses), gradients = loss_and_gradient(params, targets, draws, trainable, non_trainable)
-        return apply_update(params, state, losses, gradients, step_size)
+        (_, reported), gradients = loss_and_gradient(
+            params, targets, draws, trainable, non_trainable
+        )
+        return apply_update(params, state, reported, gradients, step_size)
 
     def step(params, state, targets, step_size, draws):
         return compiled(params, state, targets, step_size, draws, trainable, non_trainable)

@@ -32,7 +32,8 @@ def compile_step(
 
     Args:
         model: The feature extractor.
-        image_losses: `image_losses(call_model, params, targets, draws) -> (batch,)`.
+        image_losses: `image_losses(call_model, params, targets, draws) -> (ascended,
+            reported)`, each (batch,).
         apply_update: `apply_update(params, state, losses, gradients, step_size)`.
         example_args: (params, state) of one chunk, for the input signature.
         jit_compile: Compile with XLA. Defaults to False.
@@ -47,11 +48,11 @@ def compile_step(
     def step(params, state, targets, step_size, draws):
         with tf.GradientTape() as tape:
             tape.watch(params)
-            losses = image_losses(call_model, params, targets, draws)
+            ascended, reported = image_losses(call_model, params, targets, draws)
         # Each image's loss depends on that image only, so the gradient of the sum gives every
         # image the gradient of its own loss in one backward pass.
-        gradients = tape.gradient(losses, params)
-        return apply_update(params, state, losses, gradients, step_size)
+        gradients = tape.gradient(ascended, params)
+        return apply_update(params, state, reported, gradients, step_size)
 
     if static_shapes:
         return tf.function(step, jit_compile=jit_compile)

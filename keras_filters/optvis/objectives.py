@@ -473,20 +473,20 @@ def blur() -> Objective:
     return Objective(function, [INPUT], "blur()")
 
 
-def regularized(
-    objective: Objective, *, total_variation: float = 0.0, l2: float = 0.0, blur: float = 0.0
-) -> Objective:
-    """`objective` minus each regularizer times its weight.
+def penalty(*, total_variation: float = 0.0, l2: float = 0.0, blur: float = 0.0):
+    """The weighted sum of the regularizers whose weight is nonzero, or None when none is.
+
+    A run ascends `objective − penalty` but reports the objective alone (its `loss_history`,
+    its final losses and so which filters are dead), so that the regularizers' weights do not
+    change what a filter's number means.
 
     Args:
-        objective: The objective to regularize (for a run, the batch's objective).
         total_variation: Weight of `total_variation()`. Defaults to 0 (off).
         l2: Weight of `l2()` (centred on 0). Defaults to 0 (off).
         blur: Weight of `blur()`. Defaults to 0 (off).
 
     Returns:
-        `objective − w · penalty` for each nonzero weight w; `objective` itself when every
-        weight is 0.
+        An `Objective` that reads `INPUT`, or None.
 
     Raises:
         ValueError: For a negative weight.
@@ -499,13 +499,30 @@ def regularized(
     for name, weight, _ in penalties:
         if not weight >= 0:
             raise ValueError(f"regularizer weight {name}={weight} is negative; use a number ≥ 0")
-    for _, weight, penalty in penalties:
-        if weight:
-            objective = objective - float(weight) * penalty()
-    return objective
+    weighted = [float(weight) * make() for _, weight, make in penalties if weight]
+    return sum(weighted[1:], weighted[0]) if weighted else None
 
 
-# `regularized`'s keyword arguments hide the module's functions of the same names.
+def regularized(
+    objective: Objective, *, total_variation: float = 0.0, l2: float = 0.0, blur: float = 0.0
+) -> Objective:
+    """`objective` minus each regularizer times its weight (`penalty`), as one objective.
+
+    Args:
+        objective: The objective to regularize.
+        total_variation, l2, blur: The weights, as `penalty`'s.
+
+    Returns:
+        `objective − penalty`; `objective` itself when every weight is 0.
+
+    Raises:
+        ValueError: For a negative weight.
+    """
+    weighted = penalty(total_variation=total_variation, l2=l2, blur=blur)
+    return objective if weighted is None else objective - weighted
+
+
+# `penalty`'s keyword arguments hide the module's functions of the same names.
 _total_variation_penalty = total_variation
 _l2_penalty = l2
 _blur_penalty = blur

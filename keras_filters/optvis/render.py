@@ -58,7 +58,8 @@ class Renderer:
 
     Args:
         extractor: Model from the input to the objective's layers (dict outputs).
-        objective: The batch's objective (see `objectives.batch_plan`).
+        objective: The batch's objective (see `objectives.batch_plan`): what is ascended and
+            reported.
         parameterization: E.g. `param.Pixel`.
         update: E.g. `update.NormalizedGradient`.
         transforms: Transforms applied inside the tape. Defaults to none.
@@ -73,6 +74,9 @@ class Renderer:
             (`variants.relu_warmup_copy`), used for the first `warmup_steps` steps. Defaults
             to none.
         warmup_steps: How many steps use `warmup_extractor`. Defaults to 0.
+        penalty: The regularizers (`objectives.penalty`): ascended against, never reported,
+            so the losses and the dead filters mean the same with or without them. Defaults
+            to none.
         jit_compile: Compile the step with XLA. Defaults to False.
         placement: Where the images run (`distribution.Placement` and its kinds). Defaults
             to one device.
@@ -96,9 +100,11 @@ class Renderer:
         step_size_at: Callable[[int], float] | None = None,
         warmup_extractor=None,
         warmup_steps: int = 0,
+        penalty=None,
     ):
         self.extractor = extractor
         self.objective = objective
+        self.penalty = penalty
         self.parameterization = parameterization
         self.update = update
         self.transforms = transforms_lib.Compose(transforms)
@@ -119,6 +125,7 @@ class Renderer:
                 update,
                 example_params=self.initial_params([0]),
                 jit_compile=jit_compile,
+                penalty=penalty,
             )
 
         self.step = compiled(extractor)

@@ -6,8 +6,9 @@ differs, "value and gradient of this loss, compiled". The step's contract:
 
     step(params, state, targets, step_size, draws) -> (params, state, losses, finite)
 
-`losses` are the objectives before the update; an image whose loss, gradient or update is not
-finite keeps its parameters and is reported in `finite`.
+`losses` are the objectives before the update, without the penalty that the ascent also
+subtracts (the settings' regularizers); an image whose loss, gradient or update is not finite
+keeps its parameters and is reported in `finite`.
 """
 
 from keras_filters import backends
@@ -24,6 +25,7 @@ def make_step(
     *,
     example_params,
     jit_compile: bool = False,
+    penalty=None,
 ):
     """Builds the compiled step for the current Keras backend.
 
@@ -38,12 +40,15 @@ def make_step(
             step_size)`.
         example_params: Parameters of one chunk (any batch and size), for the signature.
         jit_compile: Compile with XLA. Defaults to False.
+        penalty: An objective (the regularizers, reading `INPUT`) that the ascent subtracts
+            from `objective` but the reported losses leave out. Defaults to none.
 
     Returns:
         The step.
     """
 
-    reads_input = objectives_lib.INPUT in objective.layers
+    layers = objective.layers + (penalty.layers if penalty is not None else ())
+    reads_input = objectives_lib.INPUT in layers
 
     def image_losses(call_model, params, targets, draws):
         images = parameterization.to_image(params)
@@ -51,7 +56,10 @@ def make_step(
         if reads_input:
             # Regularizers read the image itself, before the transforms.
             activations = {**activations, objectives_lib.INPUT: images}
-        return objective(activations, targets)
+        losses = objective(activations, targets)
+        if penalty is None:
+            return losses, losses
+        return losses - penalty(activations, targets), losses
 
     def apply_update(params, state, losses, gradients, step_size):
         updated, new_state = update.apply(params, gradients, state, step_size)
