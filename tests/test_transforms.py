@@ -379,10 +379,85 @@ def test_affine_refuses_an_unknown_fill_mode():
         resample.affine(known_image(), np.eye(3, dtype=np.float32)[None], "mirror")
 
 
+def warp_draws(count: int, seed: int = 5) -> np.ndarray:
+    """(count, 8) affine transforms that reach far outside the picture: turns up to ±1 rad,
+    zooms 0.4–1.6 and shifts up to ±12 px."""
+    rng = np.random.default_rng(seed)
+    angle, zoom = rng.uniform(-1, 1, count), rng.uniform(0.4, 1.6, count)
+    shift = rng.uniform(-12, 12, (count, 2))
+    cosine, sine, zeros = np.cos(angle) / zoom, np.sin(angle) / zoom, np.zeros(count)
+    entries = [cosine, -sine, shift[:, 0], sine, cosine, shift[:, 1], zeros, zeros]
+    return np.stack(entries, axis=1).astype(np.float32)
+
+
+# keras' JAX backend wraps differently from TensorFlow's image op; the gathers follow the op.
+GATHER_MODES = [
+    mode
+    for mode in resample.FILL_MODES
+    if not (mode == "wrap" and keras.backend.backend() == "jax")
+]
+
+
+@pytest.mark.parametrize("fill_mode", GATHER_MODES)
+def test_the_gathered_warp_gives_the_image_ops_pixels(fill_mode):
+    images = known_image(7, 9, 2, batch=6)
+    transform = warp_draws(6)
+    expected = ops.image.affine_transform(
+        images, transform, interpolation="bilinear", fill_mode=fill_mode, fill_value=0.0
+    )
+    gathered = resample.affine_by_gather(
+        ops.convert_to_tensor(images), ops.convert_to_tensor(transform), fill_mode
+    )
+    np.testing.assert_allclose(numpy(gathered), numpy(expected), atol=2e-6)
+
+
+def test_the_gathered_warps_gradient_is_exact():
+    """The warp is linear, y = W x: the compiled gradient of sum(weights · y) must be Wᵀ weights,
+    with W read column by column off the warps of one-pixel images."""
+    height, width = 5, 6
+    transform = warp_draws(1, seed=8)
+
+    def warp(images, draws):
+        count = ops.shape(images)[0]
+        return resample.affine_by_gather(
+            images, ops.tile(ops.convert_to_tensor(transform), (count, 1)), "reflect"
+        )
+
+    basis = np.eye(height * width, dtype=np.float32).reshape(-1, height, width, 1)
+    warp_matrix = numpy(warp(ops.convert_to_tensor(basis), None)).reshape(len(basis), -1).T
+    image = known_image(height, width, 1, seed=2)
+    gradient = compiled_gradient(warp, image, np.zeros((1, 0), np.float32))
+    # compiled_gradient's weights, as it draws them from the output's shape.
+    weights = np.random.default_rng(1).random((height, width, 1)).astype(np.float32)
+    np.testing.assert_allclose(
+        gradient.reshape(-1), warp_matrix.T @ weights.reshape(-1), rtol=1e-5, atol=1e-6
+    )
+    # A turn and zoom, not the identity, whose check would say nothing.
+    assert not np.allclose(warp_matrix, np.eye(height * width))
+
+
+def test_a_step_compiled_with_xla_warps_by_gathers_and_matches_the_image_op():
+    """jit_compile on TensorFlow: the image op has no XLA kernel, so the renderer warps by
+    gathers. With whole-pixel jitters that the crop takes back off with the padding, the op's
+    gradient is exact too, so the run ends where the same run without XLA does."""
+    specs = ("pad(3)", "jitter(3)")
+
+    def renderer(jit_compile):
+        return small_renderer("normalized_gradient", specs, jit_compile=jit_compile)
+
+    compiled = renderer(True)
+    assert compiled.transforms.gather == (keras.backend.backend() == "tensorflow")
+    assert not renderer(False).transforms.gather
+    with_xla = compiled.run_chunk([0, 1, 2], [0, 1, 2])
+    without = renderer(False).run_chunk([0, 1, 2], [0, 1, 2])
+    np.testing.assert_allclose(with_xla.inputs, without.inputs, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(with_xla.loss_history, without.loss_history, rtol=1e-4)
+
+
 # Through the render loop.
 
 
-def small_renderer(optimizer: str, specs):
+def small_renderer(optimizer: str, specs, jit_compile: bool = False):
     """A 4-step run on conftest's small CNN at 20 px with the given update and transforms."""
     return render.Renderer(
         extractor.build_feature_extractor(small_cnn(), "conv_b"),
@@ -395,6 +470,7 @@ def small_renderer(optimizer: str, specs):
         num_steps=4,
         step_size=0.3,
         channels=3,
+        jit_compile=jit_compile,
     )
 
 

@@ -7,6 +7,7 @@ optimizes one chunk at a time: one image per key, all in one batch.
 import dataclasses
 from collections.abc import Callable, Sequence
 
+import keras
 import numpy as np
 
 from keras_filters import distribution
@@ -107,7 +108,13 @@ class Renderer:
         self.penalty = penalty
         self.parameterization = parameterization
         self.update = update
-        self.transforms = transforms_lib.Compose(transforms)
+        self.placement = placement or distribution.Placement()
+        # TensorFlow's image warp has no XLA kernel: a step that XLA compiles resamples with
+        # gathers instead (the same pixels).
+        xla = jit_compile or self.placement.needs_xla
+        self.transforms = transforms_lib.Compose(
+            transforms, gather=xla and keras.backend.backend() == "tensorflow"
+        )
         self.seed = seed
         self.sizes = list(sizes)
         self.num_steps = num_steps
@@ -129,7 +136,6 @@ class Renderer:
             )
 
         self.step = compiled(extractor)
-        self.placement = placement or distribution.Placement()
         self.placed_step = self.placement.wrap(self.step)
         self.placed_warmup_step = (
             self.placement.wrap(compiled(warmup_extractor)) if self.warmup_steps else None

@@ -16,7 +16,7 @@ from keras import ops
 FILL_MODES = ("reflect", "nearest", "wrap", "constant")
 
 
-def affine(images, matrices, fill_mode: str = "reflect"):
+def affine(images, matrices, fill_mode: str = "reflect", *, gather: bool = False):
     """Warps each image by its own affine map about the image centre, bilinearly.
 
     The output pixel at offset p = (row, column, 1) from the centre takes the input at offset
@@ -24,14 +24,18 @@ def affine(images, matrices, fill_mode: str = "reflect"):
     multiplying their matrices (first warp on the left). One call resamples once, however many
     warps the matrix holds.
 
-    On TensorFlow the gradient is the image op's registered one (the inverse warp of the
-    upstream gradient); on JAX it is the exact gradient of the interpolation.
+    By default the warp is `keras.ops.image.affine_transform`. On TensorFlow that is an image
+    op with no XLA kernel, and its registered gradient (the inverse warp of the upstream
+    gradient) is exact for shifts only; on JAX the gradient is exact. With `gather` the same
+    pixels come from `affine_by_gather`, plain gathers that XLA compiles (`jit_compile`, TPUs)
+    with the exact gradient on every backend.
 
     Args:
         images: Float tensor (batch, height, width, channels).
         matrices: Float tensor (batch, 3, 3) in (row, column, 1) homogeneous coordinates; the
             last row is taken to be (0, 0, 1).
         fill_mode: What enters from outside, one of `FILL_MODES`. Defaults to "reflect".
+        gather: Sample with `affine_by_gather`. Defaults to False.
 
     Returns:
         The warped images, same shape.
@@ -60,9 +64,78 @@ def affine(images, matrices, fill_mode: str = "reflect"):
     transform = ops.stack(
         [column_column, column_row, a2, row_column, row_row, b2, zeros, zeros], axis=1
     )
+    if gather:
+        return affine_by_gather(images, transform, fill_mode)
     return ops.image.affine_transform(
         images, transform, interpolation="bilinear", fill_mode=fill_mode, fill_value=0.0
     )
+
+
+def affine_by_gather(images, transform, fill_mode: str = "reflect"):
+    """`keras.ops.image.affine_transform(images, transform, "bilinear", fill_mode)` of an affine
+    `transform`, written as gathers of the four neighbours of each source position.
+
+    The same pixels as TensorFlow's image op (its `fill_mode` rules included), in operations
+    every backend differentiates exactly and XLA compiles.
+
+    Args:
+        images: Float tensor (batch, height, width, channels).
+        transform: Float tensor (batch, 8): the output pixel (x, y) = (column, row) reads the
+            input at (a0 x + a1 y + a2, b0 x + b1 y + b2); the projective entries (the last
+            two) must be 0.
+        fill_mode: One of `FILL_MODES`. Defaults to "reflect".
+
+    Returns:
+        The warped images, same shape.
+    """
+    shape = ops.shape(images)
+    height, width = shape[1], shape[2]
+    rows = ops.cast(ops.arange(height), images.dtype)[None, :, None]
+    columns = ops.cast(ops.arange(width), images.dtype)[None, None, :]
+    entry = [transform[:, k][:, None, None] for k in range(6)]
+    source_x = entry[0] * columns + entry[1] * rows + entry[2]
+    source_y = entry[3] * columns + entry[4] * rows + entry[5]
+    source_x = _fill_coordinate(source_x, width, fill_mode)
+    source_y = _fill_coordinate(source_y, height, fill_mode)
+    left, top = ops.floor(source_x), ops.floor(source_y)
+    weight_x = (source_x - left)[..., None]
+    weight_y = (source_y - top)[..., None]
+    flat = ops.reshape(images, (shape[0], -1, shape[3]))
+
+    def read(row, column):
+        # The neighbour's value, 0 where it falls outside (only "constant" lets it).
+        row, column = ops.cast(row, "int32"), ops.cast(column, "int32")
+        inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
+        index = ops.clip(row, 0, height - 1) * width + ops.clip(column, 0, width - 1)
+        values = ops.take_along_axis(flat, ops.reshape(index, (shape[0], -1, 1)), axis=1)
+        values = ops.reshape(values, shape)
+        return ops.where(inside[..., None], values, ops.zeros_like(values))
+
+    upper = (1.0 - weight_x) * read(top, left) + weight_x * read(top, left + 1.0)
+    lower = (1.0 - weight_x) * read(top + 1.0, left) + weight_x * read(top + 1.0, left + 1.0)
+    return (1.0 - weight_y) * upper + weight_y * lower
+
+
+def _fill_coordinate(coordinate, size, fill_mode: str):
+    """Maps a source coordinate outside [0, size − 1] inside, as TensorFlow's image op does."""
+    size = ops.cast(size, coordinate.dtype)
+    last = size - 1.0
+    if fill_mode == "constant":
+        return coordinate  # Outside stays outside: `read` gives 0 there.
+    if fill_mode == "reflect":
+        # (d c b a | a b c d | d c b a): period 2 · size, mirrored about −0.5 and size − 0.5.
+        period = 2.0 * size
+        folded = coordinate - period * ops.floor(coordinate / period)
+        coordinate = ops.where(folded > last, period - 1.0 - folded, folded)
+    elif fill_mode == "wrap":
+        # TensorFlow's rule, which steps by whole sizes counted in units of size − 1.
+        span = ops.maximum(last, 1.0)
+        below = coordinate + size * (ops.floor(-coordinate / span) + 1.0)
+        above = coordinate - size * ops.floor(coordinate / span)
+        coordinate = ops.where(
+            coordinate < 0.0, below, ops.where(coordinate > last, above, coordinate)
+        )
+    return ops.clip(coordinate, 0.0, last)
 
 
 def translation_matrices(rows, columns):
