@@ -5,11 +5,10 @@ Each backend module provides
     compile_step(model, image_losses, apply_update, *, example_args, jit_compile) -> step
 
 where `image_losses(call_model, params, targets, draws)` gives two losses per image, the one
-to ascend and the one to report (they differ by the regularizers' penalty; it calls
-`call_model(images)` for the model's outputs), and `apply_update(params, state, losses,
-gradients, step_size)` turns the gradient of the first into the step's result, with the second
-as `losses`; both are written with
-`keras.ops` in `keras_filters.optvis`. The compiled step is
+to ascend and the one to report (they differ by the regularizers' penalty); it calls
+`call_model(images)` for the model's outputs. `apply_update(params, state, losses, gradients,
+step_size)` turns the gradient of the first into the step's result, with the second as
+`losses`. Both are written with `keras.ops` in `keras_filters.optvis`. The compiled step is
 `step(params, state, targets, step_size, draws) -> apply_update(...)`, traced once per run.
 """
 

@@ -26,7 +26,8 @@ def affine(images, matrices, fill_mode: str = "reflect", *, gather: bool = False
 
     By default the warp is `keras.ops.image.affine_transform`. On TensorFlow that is an image
     op with no XLA kernel, and its registered gradient (the inverse warp of the upstream
-    gradient) is exact for shifts only; on JAX the gradient is exact. With `gather` the same
+    gradient) is exact only for whole-pixel shifts away from the borders; on JAX the gradient
+    is exact. With `gather` the same
     pixels come from `affine_by_gather`, plain gathers that XLA compiles (`jit_compile`, TPUs)
     with the exact gradient on every backend.
 
