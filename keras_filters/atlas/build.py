@@ -175,19 +175,19 @@ def build_atlas(
     total = sum(info.num_filters for info in infos)
     # One stop request for the whole loop: a signal between layers, or after a layer's last
     # chunk, stops the atlas before its next layer (each layer's run also stops mid-layer).
+    done_before = 0  # Filters of the layers before this one.
     with interruption.StopSignals() as stop:
         for position, (info, folder) in enumerate(zip(infos, folders, strict=True)):
             title = f"atlas: layer {position + 1}/{len(infos)} {info.name}"
             title += f" ({info.num_filters} filters)"
-            done_before = sum(layer.num_filters for layer in infos[:position])
             try:
                 records.append(_run_layer(outdir, settings, info.name, folder, title, log))
             except interruption.RunInterrupted as stopped:  # Counted over the whole atlas.
                 done = done_before + stopped.filters_done
                 raise interruption.RunInterrupted(stopped.signal_number, done, total) from None
+            done_before += info.num_filters
             if stop.requested and position + 1 < len(infos):
-                done = done_before + info.num_filters
-                raise interruption.RunInterrupted(stop.signal_number, done, total)
+                raise interruption.RunInterrupted(stop.signal_number, done_before, total)
     if settings.num_shards > 1:
         waiting = sorted(
             {

@@ -500,7 +500,7 @@ def penalty(*, total_variation: float = 0.0, l2: float = 0.0, blur: float = 0.0)
         if not weight >= 0:
             raise ValueError(f"regularizer weight {name}={weight} is negative; use a number ≥ 0")
     weighted = [float(weight) * make() for _, weight, make in penalties if weight]
-    return sum(weighted[1:], weighted[0]) if weighted else None
+    return sum(weighted) if weighted else None
 
 
 def regularized(
