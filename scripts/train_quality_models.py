@@ -35,6 +35,27 @@ _OUTPUT = flags.DEFINE_string("output", None, "Where to save it (.keras).")
 _NUM_TRAIN = flags.DEFINE_integer("num_train", 12000, "Training pictures.")
 _EPOCHS = flags.DEFINE_integer("epochs", 8, "Passes over the training set.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the data and the weights.")
+_ANTIALIAS = flags.DEFINE_boolean(
+    "antialias",
+    False,
+    "Max-blur pooling (a binomial blur before each stride) instead of max pooling.",
+)
+_AUGMENT = flags.DEFINE_float(
+    "augment",
+    0.0,
+    "Redraw the training pictures every epoch under a random shift of up to this fraction of "
+    "the size, zoom within 1 ± 0.8× it and rotation within ± 80× it degrees (0.125: ±1/8, "
+    "0.9-1.1, ±10°); 0 trains on the pictures as drawn.",
+    lower_bound=0.0,
+    upper_bound=0.5,
+)
+_NOISE = flags.DEFINE_float(
+    "noise",
+    0.03,
+    "Standard deviation of the pixel noise on every picture, training and held-out.",
+    lower_bound=0.0,
+    upper_bound=1.0,
+)
 
 CLASS_NAMES = (
     "grating",
@@ -49,6 +70,9 @@ CLASS_NAMES = (
     "gradient",
 )
 NOISE_STANDARD_DEVIATION = 0.03
+# Zoom and rotation ranges per unit of `augment` (its shift fraction).
+AUGMENT_ZOOM_PER_SHIFT = 0.8
+AUGMENT_DEGREES_PER_SHIFT = 80.0
 MINIMUM_COLOUR_DISTANCE = 0.4
 # Offset so the held-out set never shares a random stream with training.
 TEST_SEED_OFFSET = 1_000_003
@@ -144,7 +168,13 @@ def _colour_pair(rng, channels):
             return foreground, background
 
 
-def make_dataset(num_images: int, seed: int, size: int, channels: int):
+def make_dataset(
+    num_images: int,
+    seed: int,
+    size: int,
+    channels: int,
+    noise: float = NOISE_STANDARD_DEVIATION,
+):
     """Draws a balanced, shuffled set of labelled pattern images in [0, 1].
 
     Args:
@@ -152,6 +182,7 @@ def make_dataset(num_images: int, seed: int, size: int, channels: int):
         seed: Seed of `np.random.default_rng`.
         size: Height and width.
         channels: 3 (colour) or 1 (grey).
+        noise: Standard deviation of the Gaussian pixel noise. Defaults to 0.03.
 
     Returns:
         (images, labels): float32 (num_images, size, size, channels) in [0, 1], int32 labels.
@@ -163,7 +194,7 @@ def make_dataset(num_images: int, seed: int, size: int, channels: int):
         pattern = _pattern(label, size, rng)[..., np.newaxis]
         foreground, background = _colour_pair(rng, channels)
         images[index] = background + pattern * (foreground - background)
-    images += rng.normal(0.0, NOISE_STANDARD_DEVIATION, size=images.shape).astype(np.float32)
+    images += rng.normal(0.0, noise, size=images.shape).astype(np.float32)
     np.clip(images, 0.0, 1.0, out=images)
     return images, labels
 
@@ -179,11 +210,32 @@ def _conv_bn_relu(x, filters, name):
     return keras.layers.ReLU(name=name)(x)
 
 
-def build_rgb_model(widths=(32, 48, 64, 96)) -> keras.Model:
+def _pooling(x, name, antialias):
+    """Halves the resolution: 2x2 max pooling, or with `antialias` max-blur pooling.
+
+    Max-blur pooling (Zhang, "Making convolutional networks shift-invariant again", 2019) takes
+    the 2x2 max at every position, then blurs with a fixed binomial [1, 2, 1]^2 / 16 filter
+    before keeping every second pixel, so that the pooled maps alias less under small shifts.
+    The blur is a frozen depthwise convolution: the model stays plain Keras layers.
+    """
+    if not antialias:
+        return keras.layers.MaxPooling2D(2, name=name)(x)
+    x = keras.layers.MaxPooling2D(2, strides=1, padding="same", name=f"{name}_max")(x)
+    blur = keras.layers.DepthwiseConv2D(
+        3, strides=2, padding="same", use_bias=False, trainable=False, name=name
+    )
+    pooled = blur(x)
+    binomial = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]).astype(np.float32) / 16.0
+    blur.set_weights([np.tile(binomial[:, :, np.newaxis, np.newaxis], (1, 1, x.shape[-1], 1))])
+    return pooled
+
+
+def build_rgb_model(widths=(32, 48, 64, 96), antialias: bool = False) -> keras.Model:
     """The 32x32 RGB classifier with raw 0-255 input.
 
     Args:
         widths: Filters of conv1..conv4. Defaults to (32, 48, 64, 96).
+        antialias: Max-blur pooling instead of max pooling (`_pooling`). Defaults to False.
 
     Returns:
         An uncompiled model named "rgb32" mapping 0-255 RGB to logits.
@@ -192,9 +244,9 @@ def build_rgb_model(widths=(32, 48, 64, 96)) -> keras.Model:
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(image)
     x = _conv_bn_relu(x, widths[0], "conv1")
     x = _conv_bn_relu(x, widths[1], "conv2")
-    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = _pooling(x, "pool1", antialias)
     x = _conv_bn_relu(x, widths[2], "conv3")
-    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = _pooling(x, "pool2", antialias)
     x = _conv_bn_relu(x, widths[3], "conv4")
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     logits = keras.layers.Dense(len(CLASS_NAMES), name="logits")(x)
@@ -218,22 +270,23 @@ def _residual_block(x, filters, name):
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def build_grey_model(widths=(24, 32, 48, 64)) -> keras.Model:
+def build_grey_model(widths=(24, 32, 48, 64), antialias: bool = False) -> keras.Model:
     """The 64x64 greyscale classifier with [-1, 1] input, separable convs and residuals.
 
     Args:
         widths: Filters of the stem and blocks 1..3. Defaults to (24, 32, 48, 64).
+        antialias: Max-blur pooling instead of max pooling (`_pooling`). Defaults to False.
 
     Returns:
         An uncompiled model named "grey64" mapping [-1, 1] grey images to logits.
     """
     image = keras.Input(shape=(GREY_SIZE, GREY_SIZE, 1), name="image")
     x = _conv_bn_relu(image, widths[0], "stem")
-    x = keras.layers.MaxPooling2D(2, name="pool0")(x)
+    x = _pooling(x, "pool0", antialias)
     x = _residual_block(x, widths[1], "block1")
-    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = _pooling(x, "pool1", antialias)
     x = _residual_block(x, widths[2], "block2")
-    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = _pooling(x, "pool2", antialias)
     x = _residual_block(x, widths[3], "block3")
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     logits = keras.layers.Dense(len(CLASS_NAMES), name="logits")(x)
@@ -247,6 +300,27 @@ KINDS = {
 }
 
 
+def augmenter(fraction: float, seed: int) -> keras.Sequential:
+    """Random shift (up to `fraction` of the size), zoom and rotation, reflected borders.
+
+    Zoom is within 1 ± 0.8 × fraction and rotation within ± 80 × fraction degrees, so 0.125
+    gives ±1/8, 0.9-1.1 and ±10°. Each call draws new transforms; the sequence is fixed by
+    `seed`.
+    """
+    return keras.Sequential(
+        [
+            keras.layers.RandomTranslation(fraction, fraction, fill_mode="reflect", seed=seed),
+            keras.layers.RandomZoom(
+                AUGMENT_ZOOM_PER_SHIFT * fraction, fill_mode="reflect", seed=seed + 1
+            ),
+            keras.layers.RandomRotation(
+                AUGMENT_DEGREES_PER_SHIFT * fraction / 360.0, fill_mode="reflect", seed=seed + 2
+            ),
+        ],
+        name="augmenter",
+    )
+
+
 def train(
     kind: str,
     *,
@@ -256,8 +330,14 @@ def train(
     seed: int = 0,
     small: bool = False,
     verbose: int = 0,
+    antialias: bool = False,
+    augment: float = 0.0,
+    noise: float = NOISE_STANDARD_DEVIATION,
 ):
     """Trains one model on freshly drawn pictures; deterministic for a seed.
+
+    The defaults made the models in benchmarks/models. `antialias`, `augment` and `noise` are
+    the variants that issue 10's tuning tried on the model side (benchmarks/models/README.md).
 
     Args:
         kind: "rgb" or "grey".
@@ -268,6 +348,11 @@ def train(
         small: A tiny variant for tests: narrow layers, 600 pictures, 2 epochs (seconds).
             Defaults to False.
         verbose: Keras fit verbosity. Defaults to 0.
+        antialias: Max-blur pooling instead of max pooling. Defaults to False.
+        augment: Each epoch sees the training pictures under new random shifts (up to this
+            fraction of the size), zooms and rotations (`augmenter`); 0 for none. The held-out
+            pictures are never transformed. Defaults to 0.
+        noise: Pixel noise of every picture (`make_dataset`). Defaults to 0.03.
 
     Returns:
         (model, held-out accuracy).
@@ -278,16 +363,18 @@ def train(
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of: {', '.join(KINDS)}")
     spec = KINDS[kind]
+    keras.utils.set_random_seed(seed)  # Before the model is built: it seeds the weights too.
     if small:
         num_train, num_test, epochs = 600, 200, 2
         widths = (8, 8, 16, 16) if kind == "rgb" else (8, 8, 12, 16)
-        model = spec["build"](widths)
+        model = spec["build"](widths, antialias=antialias)
     else:
-        model = spec["build"]()
-    keras.utils.set_random_seed(seed)
-    train_images, train_labels = make_dataset(num_train, seed, spec["size"], spec["channels"])
+        model = spec["build"](antialias=antialias)
+    train_images, train_labels = make_dataset(
+        num_train, seed, spec["size"], spec["channels"], noise
+    )
     test_images, test_labels = make_dataset(
-        num_test, seed + TEST_SEED_OFFSET, spec["size"], spec["channels"]
+        num_test, seed + TEST_SEED_OFFSET, spec["size"], spec["channels"], noise
     )
 
     def to_input(images):
@@ -298,7 +385,20 @@ def train(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    model.fit(to_input(train_images), train_labels, batch_size=64, epochs=epochs, verbose=verbose)
+    if augment:
+        transform = augmenter(augment, seed)
+        for _ in range(epochs):
+            pictures = np.concatenate(
+                [
+                    np.asarray(transform(to_input(train_images[start : start + 1000])))
+                    for start in range(0, num_train, 1000)
+                ]
+            )
+            model.fit(pictures, train_labels, batch_size=64, epochs=1, verbose=verbose)
+    else:
+        model.fit(
+            to_input(train_images), train_labels, batch_size=64, epochs=epochs, verbose=verbose
+        )
     logits = model.predict(to_input(test_images), batch_size=256, verbose=0)
     return model, float(np.mean(np.argmax(logits, -1) == test_labels))
 
@@ -308,7 +408,14 @@ def main(argv) -> None:
     del argv
     start = time.monotonic()
     model, accuracy = train(
-        _KIND.value, num_train=_NUM_TRAIN.value, epochs=_EPOCHS.value, seed=_SEED.value, verbose=2
+        _KIND.value,
+        num_train=_NUM_TRAIN.value,
+        epochs=_EPOCHS.value,
+        seed=_SEED.value,
+        verbose=2,
+        antialias=_ANTIALIAS.value,
+        augment=_AUGMENT.value,
+        noise=_NOISE.value,
     )
     artifacts.save_atomically(_OUTPUT.value, model.save)
     print(
