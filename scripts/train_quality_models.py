@@ -385,20 +385,19 @@ def train(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
+    inputs = to_input(train_images)
     if augment:
         transform = augmenter(augment, seed)
         for _ in range(epochs):
             pictures = np.concatenate(
                 [
-                    np.asarray(transform(to_input(train_images[start : start + 1000])))
+                    np.asarray(transform(inputs[start : start + 1000]))
                     for start in range(0, num_train, 1000)
                 ]
             )
             model.fit(pictures, train_labels, batch_size=64, epochs=1, verbose=verbose)
     else:
-        model.fit(
-            to_input(train_images), train_labels, batch_size=64, epochs=epochs, verbose=verbose
-        )
+        model.fit(inputs, train_labels, batch_size=64, epochs=epochs, verbose=verbose)
     logits = model.predict(to_input(test_images), batch_size=256, verbose=0)
     return model, float(np.mean(np.argmax(logits, -1) == test_labels))
 
