@@ -287,6 +287,41 @@ def test_shards_give_the_same_site_as_one_job(tmp_path):
     assert pages(sharded) == pages(whole)
 
 
+@pytest.mark.parametrize(
+    "trigger, filters_done",
+    [
+        ("filters 1/2", 2),  # Inside conv_b's run, after its first chunk.
+        ("filters 2/2", 3),  # After conv_b's last chunk: the atlas stops before pool.
+    ],
+)
+def test_an_interrupted_shard_counts_its_own_share_of_every_layer(
+    tmp_path, monkeypatch, trigger, filters_done
+):
+    path = small_model_file(str(tmp_path))
+    # One filter per chunk, the chunks split between two shards: shard 0 runs 1 of conv_a's 3
+    # filters, 2 of conv_b's 4, 2 of pool's 4 and 1 of the 2 logits (6 of the atlas's 13).
+    settings = small_settings(path, batch_size=1, num_shards=2, progress=True)
+    outdir = str(tmp_path / "site")
+    stream = SignalOnLine(trigger)
+    monkeypatch.setattr("sys.stderr", stream)  # The progress lines go there.
+    with pytest.raises(interruption.RunInterrupted) as stopped:
+        build.build_atlas(outdir, settings, log=stream)
+    monkeypatch.undo()
+    assert stream.sent
+    # conv_a's 1 and conv_b's first 1 or both 2, of the shard's 6.
+    assert (stopped.value.filters_done, stopped.value.filters_total) == (filters_done, 6)
+    result = build.build_atlas(outdir, settings, log=open(os.devnull, "w"))  # Goes on.
+    assert result.waiting_for == (1,)
+    layers = os.path.join(outdir, build.LAYERS_FOLDER)
+    ran = [
+        artifacts.read_json(
+            os.path.join(layers, site.layer_folder(position, layer), "shard-0", job.RUN_FILE)
+        )["filters"]
+        for position, layer in enumerate(result.layers)
+    ]
+    assert [len(filters) for filters in ran] == [1, 2, 2, 1]  # The 6 it counted, layer by layer.
+
+
 def test_each_filter_page_shows_the_quality_measures_of_its_own_image(tmp_path):
     path = small_model_file(str(tmp_path))
     outdir = str(tmp_path / "site")

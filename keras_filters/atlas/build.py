@@ -36,7 +36,7 @@ from keras_filters import errors, pipeline, quality
 from keras_filters.atlas import examples as examples_lib
 from keras_filters.atlas import receptive_field as receptive_field_lib
 from keras_filters.atlas import site
-from keras_filters.job import artifacts, interruption, merge
+from keras_filters.job import artifacts, batching, interruption, merge
 from keras_filters.job import run as job
 from keras_filters.model import extractor, input_range
 from keras_filters.settings import Settings
@@ -153,7 +153,8 @@ def build_atlas(
         UsageError: For a layer that cannot be visualized, an examples folder without images,
             or an outdir that cannot be written; nothing is written then.
         RunInterrupted: After SIGINT or SIGTERM, once the running layer saved what it finished;
-            the same call again goes on from there.
+            the same call again goes on from there. It counts the filters this job runs over
+            all the layers (with shards, this shard's share of each).
     """
     log = log if log is not None else sys.stderr
     artifacts.check_outdir(outdir)
@@ -172,20 +173,21 @@ def build_atlas(
             raise errors.UsageError(str(error)) from None
     folders = [site.layer_folder(position, info.name) for position, info in enumerate(infos)]
     records = []
-    total = sum(info.num_filters for info in infos)
+    to_run = [_filters_to_run(model, settings, info) for info in infos]
+    total = sum(to_run)
     # One stop request for the whole loop: a signal between layers, or after a layer's last
     # chunk, stops the atlas before its next layer (each layer's run also stops mid-layer).
-    done_before = 0  # Filters of the layers before this one.
+    done_before = 0  # Filters this job runs of the layers before this one.
     with interruption.StopSignals() as stop:
         for position, (info, folder) in enumerate(zip(infos, folders, strict=True)):
             title = f"atlas: layer {position + 1}/{len(infos)} {info.name}"
             title += f" ({info.num_filters} filters)"
             try:
                 records.append(_run_layer(outdir, settings, info.name, folder, title, log))
-            except interruption.RunInterrupted as stopped:  # Counted over the whole atlas.
+            except interruption.RunInterrupted as stopped:  # Counted over every layer.
                 done = done_before + stopped.filters_done
                 raise interruption.RunInterrupted(stopped.signal_number, done, total) from None
-            done_before += info.num_filters
+            done_before += to_run[position]
             if stop.requested and position + 1 < len(infos):
                 raise interruption.RunInterrupted(stop.signal_number, done_before, total)
     if settings.num_shards > 1:
@@ -246,6 +248,27 @@ def build_atlas(
         (),
         tuple(notes),
     )
+
+
+def _filters_to_run(model, settings: Settings, info) -> int:
+    """How many of a layer's filters this job runs: all of them, or with shards this shard's
+    share.
+
+    A shard runs whole chunks of the unsharded layout (`batching.shard_keys`), so its share
+    depends on the layer's batch size. An automatic batch size depends on the layer (the
+    memory one image takes there), so the layer is planned to find it, as its run plans it.
+    """
+    if settings.num_shards == 1:
+        return info.num_filters
+    run_settings = layer_settings(settings, info.name)
+    if not run_settings.batch_size:
+        placement = pipeline.make_placement(run_settings)
+        return len(pipeline.plan_layer(model, run_settings, placement).keys)
+    filter_indices = pipeline.choose_filter_indices(run_settings, info.num_filters)
+    shard = batching.shard_keys(
+        filter_indices, run_settings.batch_size, settings.num_shards, settings.shard_index
+    )
+    return len(shard)
 
 
 def _run_layer(outdir: str, settings: Settings, layer: str, folder: str, title: str, log):
