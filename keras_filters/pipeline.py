@@ -430,8 +430,13 @@ def deprocess_tiles(
     """Deprocesses each optimized image; a failed image's tile stays black.
 
     The "picture" style shows each image as the model's input range maps it (`model_range`);
-    the others normalize its contrast.
+    the others normalize its contrast. No images (a shard whose share of the layer is empty)
+    give no tiles, of the size the tiles would have.
     """
+    if not len(inputs):
+        height, width, channels = inputs.shape[1:]
+        crop = settings.crop
+        return np.zeros((0, height - 2 * crop, width - 2 * crop, channels), np.uint8)
     tiles = []
     for image, is_failed in zip(inputs, failed, strict=True):
         if settings.deprocess == "picture":

@@ -1,6 +1,7 @@
 """The atlas end to end: scripts/atlas.py on the demo model, interrupted and resumed, shards, a
 hostile layer name, and each filter's quality measures."""
 
+import io
 import os
 import re
 import signal
@@ -284,6 +285,52 @@ def test_shards_give_the_same_site_as_one_job(tmp_path):
         log=quiet,
     )
     assert second.waiting_for == () and second.num_filters == 4
+    assert pages(sharded) == pages(whole)
+
+
+def test_shards_give_the_same_site_as_one_job_where_a_layer_has_fewer_chunks_than_shards(
+    tmp_path,
+):
+    path = small_model_file(str(tmp_path))
+    quiet = open(os.devnull, "w")
+    whole = str(tmp_path / "whole")
+    build.build_atlas(whole, small_settings(path), log=quiet)
+    # In chunks of 3, conv_a's 3 filters and the 2 logits make one chunk each, which shard 1
+    # runs: shard 0 has none of them; conv_b's and pool's 4 make two, one for each shard.
+    sharded = str(tmp_path / "sharded")
+    log = io.StringIO()
+    first = build.build_atlas(sharded, small_settings(path, num_shards=2), log=log)
+    assert first.waiting_for == (1,) and first.pages == ()
+    assert [line for line in log.getvalue().splitlines() if "has no filters" in line] == [
+        f"keras-filters: shard 0 of 2 has no filters of {layer} to run: its {count} filters "
+        "make 1 chunk of batch_size=3 for 2 shards; writing an empty shard for the merge"
+        for layer, count in (("conv_a", 3), ("logits", 2))
+    ]
+    layers = os.path.join(sharded, build.LAYERS_FOLDER)
+    ran = {
+        layer: artifacts.read_json(
+            os.path.join(layers, site.layer_folder(position, layer), "shard-0", job.RUN_FILE)
+        )
+        for position, layer in enumerate(first.layers)
+    }
+    assert {layer: len(record["filters"]) for layer, record in ran.items()} == {
+        "conv_a": 0,
+        "conv_b": 3,
+        "pool": 3,
+        "logits": 0,
+    }
+    assert ran["conv_a"]["complete"] and ran["conv_a"]["mosaic"]["file"] is None
+    second = build.build_atlas(
+        sharded, small_settings(path, num_shards=2, shard_index=1), log=quiet
+    )
+    assert second.waiting_for == () and second.num_filters == 13
+    for position, layer in enumerate(second.layers):
+        folder = os.path.join(build.LAYERS_FOLDER, site.layer_folder(position, layer))
+        merged, alone = (
+            artifacts.read_json(os.path.join(outdir, folder, job.RUN_FILE))
+            for outdir in (sharded, whole)
+        )
+        assert merged["filters"] == alone["filters"], layer
     assert pages(sharded) == pages(whole)
 
 

@@ -140,6 +140,50 @@ def test_sigterm_stops_in_process_and_other_settings_are_refused(tmp_path, safet
         runner.run(outdir, SETTINGS, resume_only=True)
 
 
+class SignalAtFirstLine:
+    """A progress stream that sends this process SIGINT as its first line is written: in the
+    first step of the first chunk."""
+
+    def __init__(self):
+        self.sent = False
+
+    def write(self, text: str) -> int:
+        if not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "changes, filters_total",
+    [
+        ({}, 12),
+        ({"num_shards": 2, "shard_index": 1}, 8),  # The last 2 of the 3 chunks of 4.
+    ],
+)
+def test_a_signal_before_the_first_chunk_finishes_stops_the_run_with_nothing_written(
+    tmp_path, monkeypatch, changes, filters_total
+):
+    # A run with chunks to run that none finished: not a shard with nothing to run.
+    outdir = tmp_path / "run"
+    stream = SignalAtFirstLine()
+    monkeypatch.setattr("sys.stderr", stream)  # The progress lines go there.
+    with pytest.raises(interruption.RunInterrupted) as stopped:
+        runner.run(
+            str(outdir),
+            dict(SETTINGS, num_steps=3, progress=True, **changes),
+            log=open(os.devnull, "w"),
+        )
+    monkeypatch.undo()
+    assert stream.sent
+    assert (stopped.value.signal_name, stopped.value.filters_done) == ("SIGINT", 0)
+    assert stopped.value.filters_total == filters_total
+    assert sorted(os.listdir(outdir)) == [resume.PROGRESS_FOLDER]  # Only the run's record.
+
+
 def test_second_signal_stops_at_once():
     with interruption.StopSignals() as stop:
         os.kill(os.getpid(), signal.SIGINT)

@@ -16,6 +16,10 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, command_line, run_command
 
+from keras_filters.job import merge
+from keras_filters.job import run as job
+from keras_filters.settings import Settings
+
 # tf.distribute strategies are the TensorFlow backend's (the command runs on this process's).
 tensorflow_only = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
@@ -184,6 +188,50 @@ def test_three_shards_merge_into_the_unsharded_mosaic(tmp_path):
     assert mixed.returncode == 2 and not (tmp_path / "mixed").exists()
     [line] = mixed.stderr.strip().splitlines()
     assert "other" in line and "seed: 0 against 7" in line
+
+
+def test_a_shard_without_a_chunk_finishes_empty_and_merges_into_the_unsharded_run(tmp_path):
+    # SMALL's 5 filters make 2 chunks of 4; of 3 shards, shard 0 gets neither.
+    empty = tmp_path / "shard_0"
+    finished = run_command(
+        *SMALL, "--config.num_shards=3", "--config.shard_index=0", f"--outdir={empty}"
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr.strip().splitlines() == [
+        "keras-filters: shard 0 of 3 has no filters of conv3 to run: its 5 filters make 2 "
+        "chunks of batch_size=4 for 3 shards; writing an empty shard for the merge"
+    ]
+    assert finished.stdout.splitlines() == ["0 filters of conv3: 0 alive, 0 dead, 0 failed"]
+    assert sorted(os.listdir(empty)) == [job.RUN_FILE, job.SHARD_FILE]  # No mosaic, no tiles.
+    record = json.loads((empty / job.RUN_FILE).read_text())
+    assert record["complete"] is True and record["interrupted"] is None
+    assert record["filters"] == [] and record["mean_loss"] is None
+    assert record["mosaic"] == {"file": None, "rows": 0, "cols": 0, "filters": [], "warning": None}
+    with np.load(empty / job.SHARD_FILE) as arrays:
+        shapes = {field: arrays[field].shape for field in job.SHARD_FIELDS}
+    assert shapes == {
+        "keys": (0,),
+        "inputs": (0, 24, 24, 3),
+        "losses": (0,),
+        "loss_history": (3, 0),  # num_steps
+        "failed_step": (0,),
+    }
+    # The other shards and the unsharded run, with the settings the command recorded.
+    quiet = open(os.devnull, "w")
+    for index in (1, 2):
+        settings = Settings.create(record["settings"], shard_index=index)
+        job.run(str(tmp_path / f"shard_{index}"), settings, log=quiet)
+    job.run(str(tmp_path / "whole"), Settings.create(record["settings"], num_shards=1), log=quiet)
+    shards = [str(tmp_path / f"shard_{index}") for index in (0, 2, 1)]  # the empty one first
+    merge.merge(str(tmp_path / "merged"), shards, log=quiet)
+    merged = json.loads((tmp_path / "merged" / job.RUN_FILE).read_text())
+    whole = json.loads((tmp_path / "whole" / job.RUN_FILE).read_text())
+    assert [entry["index"] for entry in merged["filters"]] == [0, 5, 9, 12, 3]
+    for key in ("settings", "filters", "mosaic", "layer", "image_sizes", "summary"):
+        assert merged[key] == whole[key], key
+    assert sorted(os.listdir(tmp_path / "merged")) == sorted(os.listdir(tmp_path / "whole"))
+    for name in ["mosaic.png"] + [f"tiles/filter_{index:04d}.png" for index in (0, 5, 9, 12, 3)]:
+        assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
 
 
 @tensorflow_only

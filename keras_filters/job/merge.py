@@ -3,7 +3,8 @@
 Each shard wrote its run.json and its results (shard.npz). The merge refuses shards made with
 other settings, a shard that is missing or given twice, and filters that no shard holds,
 naming them; then it renders the mosaic from all the shards' results through the same code as
-an unsharded run, so the files are the same.
+an unsharded run, so the files are the same. A shard whose share was empty (a layer of fewer
+chunks than shards) holds no filters, and adds none.
 """
 
 import os

@@ -22,7 +22,7 @@ import numpy as np
 
 from keras_filters import errors, pipeline
 from keras_filters.image import mosaic, panels
-from keras_filters.job import artifacts, interruption, resume
+from keras_filters.job import artifacts, batching, interruption, resume
 from keras_filters.settings import Settings
 
 MOSAIC_FILE = "mosaic.png"
@@ -63,7 +63,9 @@ def run(
     An unfinished run of the same settings in `outdir` is resumed: its finished chunks are
     kept and only the rest is computed, in the same chunks as before. With `panel_layers`,
     every listed layer is visualized and drawn as a titled panel, and the panels are stacked
-    into the one mosaic (see `image.panels`).
+    into the one mosaic (see `image.panels`). A shard (`num_shards` > 1) whose share of the
+    layer is empty (the layer has fewer chunks than shards) runs nothing and says so on `log`;
+    it writes its run.json and shard.npz of no filters, and no mosaic.
 
     Args:
         outdir: Output folder; created if missing.
@@ -127,9 +129,11 @@ def _run(
             "already done",
             file=log,
         )
+    if not total:
+        _note_empty_shard(jobs[0], log)
     signal_number = _run_chunks(jobs, settings.progress)
     finished = sum(len(job.layout[number]) for job in jobs for number in job.done)
-    if not finished:
+    if total and not finished:  # Stopped before its first chunk: there is nothing to write.
         raise interruption.RunInterrupted(signal_number, 0, total)
     record = _write_outputs(outdir, jobs, settings, log, keep_inputs)
     record["notes"] = [note] if note else []
@@ -141,6 +145,22 @@ def _run(
         raise interruption.RunInterrupted(signal_number, finished, total)
     jobs[0].store.remove()
     return record
+
+
+def _note_empty_shard(job: LayerJob, log) -> None:
+    """Says that this shard has no filter of the layer to run: a shard runs whole chunks of the
+    unsharded layout, and the layer has fewer chunks than there are shards. The shard still
+    writes its (empty) files, so that the merge and the atlas count it finished."""
+    settings = job.settings
+    num_filters = len(pipeline.choose_filter_indices(settings, job.plan.num_filters))
+    num_chunks = len(batching.chunk_layout(range(num_filters), job.plan.batch_size))
+    print(
+        f"keras-filters: shard {settings.shard_index} of {settings.num_shards} has no filters "
+        f"of {job.plan.layer_name} to run: its {num_filters} filters make {num_chunks} "
+        f"chunk{'s' if num_chunks > 1 else ''} of batch_size={job.plan.batch_size} for "
+        f"{settings.num_shards} shards; writing an empty shard for the merge",
+        file=log,
+    )
 
 
 def _plan_layers(outdir: str, model, settings: Settings, placement) -> list[LayerJob]:
@@ -255,25 +275,44 @@ def layer_facts(plan) -> dict:
     }
 
 
+def _finished_chunks(job: LayerJob) -> list:
+    """A layer's finished chunks, in order. A layer with no chunk to run (a shard whose share
+    of it is empty) gives one chunk of no images, so that its results have the shapes of any
+    other shard's."""
+    if not job.layout:
+        return [job.plan.renderer.empty_chunk()]
+    return [job.done[number] for number in sorted(job.done)]
+
+
 def _render_layer(job: LayerJob, log) -> _Rendered | None:
-    """Collects a layer's finished chunks, selects the filters to show and stitches them."""
-    if not job.done:
+    """Collects a layer's finished chunks, selects the filters to show and stitches them.
+
+    Returns None for a layer that had chunks to run but was interrupted before any finished.
+    """
+    if job.layout and not job.done:
         return None
-    chunks = [job.done[number] for number in sorted(job.done)]
+    chunks = _finished_chunks(job)
     result = pipeline.collect(chunks, job.plan.layer_name, job.settings, job.plan.input_range)
     return render_result(job.settings, result, layer_facts(job.plan), log)
 
 
 def render_result(settings: Settings, result, facts: dict, log) -> _Rendered:
-    """Selects the filters of a layer's result to show, stitches them, makes its record."""
-    selection = mosaic.select_filters(
-        result.losses,
-        ~(result.dead | result.failed),
-        settings.grid_rows,
-        settings.grid_cols,
-        settings.selection,
-        settings.automatic_grid,
-    )
+    """Selects the filters of a layer's result to show, stitches them, makes its record.
+
+    A result of no filters (an empty shard) shows none, in a 0x0 grid, without the warning
+    of a mosaic that had to leave filters out: there were none to show.
+    """
+    if not len(result.losses):
+        selection = mosaic.Selection([], 0, 0)
+    else:
+        selection = mosaic.select_filters(
+            result.losses,
+            ~(result.dead | result.failed),
+            settings.grid_rows,
+            settings.grid_cols,
+            settings.selection,
+            settings.automatic_grid,
+        )
     if selection.warning:
         print(f"keras-filters: warning: {selection.warning}", file=log)
     pixels = None
@@ -300,7 +339,7 @@ def _write_outputs(
     rendered = [_render_layer(job, log) for job in jobs]
     if not settings.panel_layers:
         if settings.num_shards > 1:
-            chunks = [jobs[0].done[number] for number in sorted(jobs[0].done)]
+            chunks = _finished_chunks(jobs[0])
             artifacts.write_npz(
                 os.path.join(outdir, SHARD_FILE),
                 **{

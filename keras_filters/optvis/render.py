@@ -153,6 +153,21 @@ class Renderer:
             keys, seed=self.seed, height=size, width=size, channels=self.channels
         )
 
+    def empty_chunk(self) -> ChunkResult:
+        """The result of a chunk of no images, shaped as `run_chunk` shapes its results.
+
+        A shard whose share of a layer is empty saves this, so that its results join the
+        other shards' (along the image axis) like any chunk's.
+        """
+        size = self.sizes[-1]  # Every parameterization gives its images at the last size.
+        return ChunkResult(
+            keys=np.zeros(0, np.int64),
+            inputs=np.zeros((0, size, size, self.channels), np.float32),
+            losses=np.zeros(0, np.float32),
+            loss_history=np.zeros((self.total_steps, 0), np.float32),
+            failed_step=np.zeros(0, np.int64),
+        )
+
     def run_chunk(
         self,
         keys: Sequence[int],
