@@ -39,10 +39,9 @@ def main(argv) -> None:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         sys.exit(2)
     print(record["summary"])
-    print(
-        f"wrote {os.path.join(_OUTDIR.value, record['mosaic']['file'] or '')} "
-        f"({record['notes'][0]})"
-    )
+    # A run with no filter to show (all dead or failed, with selection="top") has no mosaic.
+    written = record["mosaic"]["file"] or "run.json"
+    print(f"wrote {os.path.join(_OUTDIR.value, written)} ({record['notes'][0]})")
 
 
 if __name__ == "__main__":

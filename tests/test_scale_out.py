@@ -7,6 +7,7 @@ device count at start.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, command_line, run_command
 
+from keras_filters import errors
 from keras_filters.job import merge
 from keras_filters.job import run as job
 from keras_filters.settings import Settings
@@ -232,6 +234,128 @@ def test_a_shard_without_a_chunk_finishes_empty_and_merges_into_the_unsharded_ru
     assert sorted(os.listdir(tmp_path / "merged")) == sorted(os.listdir(tmp_path / "whole"))
     for name in ["mosaic.png"] + [f"tiles/filter_{index:04d}.png" for index in (0, 5, 9, 12, 3)]:
         assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+# 5 filters in 3 chunks of 2 for 2 shards (shard 0: 0 and 5; shard 1: 9, 12 and 3); every
+# filter counts as dead and "top" shows only live ones, so the 3x3 grid is left with none.
+DEAD_SHARDS = dict(
+    model="demo",
+    weights="none",
+    layer="conv3",
+    image_size=24,
+    filter_indices=(0, 5, 9, 12, 3),
+    batch_size=2,
+    num_steps=2,
+    grid_rows=3,
+    grid_cols=3,
+    selection="top",
+    dead_threshold=1e9,
+    save_tiles=True,
+    progress=False,
+    num_shards=2,
+)
+
+
+@pytest.fixture(scope="module")
+def dead_shards(tmp_path_factory):
+    """The folders of DEAD_SHARDS' two finished shards, in shard order (do not change them)."""
+    folder = tmp_path_factory.mktemp("dead_shards")
+    quiet = open(os.devnull, "w")
+    shards = [str(folder / f"shard_{index}") for index in range(2)]
+    for index, shard in enumerate(shards):
+        job.run(shard, Settings.create(DEAD_SHARDS, shard_index=index), log=quiet)
+    return shards
+
+
+def test_the_merge_script_warns_on_stderr_and_names_the_run_json_where_there_is_no_mosaic(
+    tmp_path, dead_shards
+):
+    merged = run_merge(f"--outdir={tmp_path / 'merged'}", *reversed(dead_shards))
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stderr.splitlines() == [
+        "keras-filters: warning: no filters to show for a 3x3 grid (all dead or failed)"
+    ]
+    assert merged.stdout.splitlines() == [
+        "5 filters of conv3: 0 alive, 5 dead, 0 failed",
+        f"wrote {tmp_path / 'merged' / job.RUN_FILE} (merged from 2 shards)",
+    ]
+    assert sorted(os.listdir(tmp_path / "merged")) == [job.RUN_FILE, job.TILES_FOLDER]
+    record = json.loads((tmp_path / "merged" / job.RUN_FILE).read_text())
+    assert [entry["index"] for entry in record["filters"]] == [0, 5, 9, 12, 3]
+    assert record["mosaic"]["file"] is None and record["mosaic"]["filters"] == []
+
+
+def cut_short(path):
+    with open(path, "rb") as file:
+        start = file.read(300)
+    with open(path, "wb") as file:
+        file.write(start)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda shard: open(shard / job.SHARD_FILE, "wb").close(), "No data left in file"),
+        (lambda shard: cut_short(shard / job.SHARD_FILE), "File is not a zip file"),
+        (
+            lambda shard: (shard / job.RUN_FILE).write_text("[]"),
+            "its run.json is not a shard's run record (it lacks settings)",
+        ),
+        (
+            lambda shard: (shard / job.RUN_FILE).write_text('{"settings": {"shard_index": 1}}'),
+            "its run.json is not a shard's run record (it lacks model, layer, layer_filters, "
+            "image_sizes, batch_size, input_range, settings.num_shards)",
+        ),
+    ],
+    ids=["empty shard.npz", "truncated shard.npz", "run.json a list", "run.json of no run"],
+)
+def test_the_merge_refuses_a_shard_cut_short_in_one_line(tmp_path, dead_shards, damage, reason):
+    # A copy of a shard folder that stopped part way, or files that no shard wrote.
+    damaged = tmp_path / "shard_1"
+    shutil.copytree(dead_shards[1], damaged)
+    damage(damaged)
+    with pytest.raises(errors.UsageError) as refused:
+        merge.merge(str(tmp_path / "merged"), [str(damaged), dead_shards[0]])
+    assert str(refused.value).startswith(f"shard folder {str(damaged)!r} holds no finished shard")
+    assert str(refused.value).endswith(reason)
+    assert not (tmp_path / "merged").exists()
+
+
+def test_the_merge_refuses_to_write_into_a_shard_folder(tmp_path, dead_shards):
+    shards = [str(tmp_path / f"shard_{index}") for index in range(2)]
+    for source, copy in zip(dead_shards, shards, strict=True):
+        shutil.copytree(source, copy)
+    before = {name: (tmp_path / name).read_bytes() for name in files_under(tmp_path)}
+    with pytest.raises(errors.UsageError) as refused:
+        merge.merge(os.path.join(shards[1], "."), shards)
+    assert str(refused.value) == (
+        f"outdir {os.path.join(shards[1], '.')!r} is the shard folder {shards[1]!r}: the merge "
+        "would overwrite that shard; give the merged run a folder of its own"
+    )
+    assert {name: (tmp_path / name).read_bytes() for name in files_under(tmp_path)} == before
+
+
+def files_under(folder) -> list[str]:
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
+
+
+def test_a_shard_refuses_the_mosaic_that_the_unsharded_run_refuses(tmp_path):
+    # 5 filters in a 2x3 grid, 11600 px apart: over MAX_MOSAIC_PIXELS. A shard's own 2 filters
+    # (1x2) would fit, but the merge draws the mosaic of all 5.
+    settings = Settings.create(DEAD_SHARDS, grid_rows=0, grid_cols=0, margin=11600)
+    refusal = (
+        "the mosaic would be 11648x23272 px (2x3 tiles of 24 px, margin=11600), more than "
+        "268435456 pixels; use a smaller margin, grid or image_size"
+    )
+    for changes in ({"num_shards": 1}, {"shard_index": 0}, {"shard_index": 1}):
+        with pytest.raises(errors.UsageError) as refused:
+            job.run(str(tmp_path / "run"), settings.replace(**changes))
+        assert str(refused.value) == refusal, changes
+        assert not (tmp_path / "run").exists()
 
 
 @tensorflow_only

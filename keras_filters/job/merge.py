@@ -1,13 +1,16 @@
 """Joins the outputs of sharded jobs (`num_shards` > 1) into the files of one unsharded run.
 
 Each shard wrote its run.json and its results (shard.npz). The merge refuses shards made with
-other settings, a shard that is missing or given twice, and filters that no shard holds,
-naming them; then it renders the mosaic from all the shards' results through the same code as
-an unsharded run, so the files are the same. A shard whose share was empty (a layer of fewer
-chunks than shards) holds no filters, and adds none.
+other settings, a shard that is missing, given twice or cut short, filters that no shard
+holds, and a shard's own folder as the merged run's, naming them; then it renders the mosaic
+from all the shards' results through the same code as an unsharded run, so the files are the
+same. A shard whose share was empty (a layer of fewer chunks than shards) holds no filters,
+and adds none.
 """
 
 import os
+import sys
+import zipfile
 
 import numpy as np
 
@@ -25,17 +28,49 @@ SHARED_FACTS = ("model", "layer", "layer_filters", "image_sizes", "batch_size", 
 
 
 def _read_shard(folder: str) -> tuple[dict, dict]:
-    """A shard's run record and its results."""
+    """A shard's run record and its results.
+
+    Raises:
+        UsageError: For a folder without both files, a file cut short (a copy that stopped:
+            an empty or truncated shard.npz), or a run.json that is not a shard's record.
+    """
     try:
         record = artifacts.read_json(os.path.join(folder, job.RUN_FILE))
         with np.load(os.path.join(folder, job.SHARD_FILE), allow_pickle=False) as data:
             arrays = {field: data[field] for field in job.SHARD_FIELDS}
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise errors.UsageError(
             f"shard folder {folder!r} holds no finished shard ({job.RUN_FILE} and "
             f"{job.SHARD_FILE}): {error}"
         ) from None
+    missing = _missing_keys(record)
+    if missing:
+        raise errors.UsageError(
+            f"shard folder {folder!r} holds no finished shard: its {job.RUN_FILE} is not a "
+            f"shard's run record (it lacks {', '.join(missing)})"
+        )
     return record, arrays
+
+
+def _missing_keys(record) -> list[str]:
+    """What the merge reads from a shard's run record and `record` lacks (as "settings.KEY"
+    for a setting)."""
+    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+        return ["settings"]
+    return [key for key in SHARED_FACTS if key not in record] + [
+        f"settings.{key}" for key in ("num_shards", "shard_index") if key not in record["settings"]
+    ]
+
+
+def _check_not_a_shard_folder(outdir: str, shard_folders) -> None:
+    """Refuses to merge into a shard's own folder: the merged run.json and mosaic would
+    replace that shard's, and the shard could not be merged again."""
+    for folder in shard_folders:
+        if os.path.realpath(outdir) == os.path.realpath(folder):
+            raise errors.UsageError(
+                f"outdir {outdir!r} is the shard folder {folder!r}: the merge would "
+                "overwrite that shard; give the merged run a folder of its own"
+            )
 
 
 def _differences(first: dict, other: dict) -> list[str]:
@@ -59,10 +94,14 @@ def merge(outdir: str, shard_folders, log=None, keep_inputs: bool = False) -> di
         The run record written as run.json.
 
     Raises:
-        UsageError: For shards of other settings, a missing or repeated shard, or filters
-            that no shard holds; nothing is written then.
+        UsageError: For shards of other settings, a missing or repeated shard, a shard
+            folder without its finished files, filters that no shard holds, or an `outdir`
+            that is a shard's own folder; nothing is written then.
     """
+    log = log if log is not None else sys.stderr
     artifacts.check_outdir(outdir)
+    shard_folders = list(shard_folders)
+    _check_not_a_shard_folder(outdir, shard_folders)
     shards = [(folder, *_read_shard(folder)) for folder in shard_folders]
     if not shards:
         raise errors.UsageError("no shard folders given; give each shard's --outdir")

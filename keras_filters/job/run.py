@@ -181,12 +181,17 @@ def _plan_layers(outdir: str, model, settings: Settings, placement) -> list[Laye
 
 
 def _check_mosaic(settings: Settings, plan) -> None:
+    """Checks that the layer's mosaic fits, before anything is written.
+
+    A shard checks the mosaic of the whole run, of every shard's filters: the merge draws
+    that one, and a shard must refuse what the unsharded run refuses.
+    """
     mosaic.check_mosaic_size(
         settings.grid_rows,
         settings.grid_cols,
         settings.image_size - 2 * settings.crop,
         settings.margin,
-        len(plan.keys),
+        len(pipeline.choose_filter_indices(settings, plan.num_filters)),
         settings.automatic_grid,
     )
 
