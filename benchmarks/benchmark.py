@@ -21,6 +21,7 @@ from keras import ops
 from benchmarks import flops, report
 from benchmarks.measure import Measurement, machine_description, matmul_rate, measure
 from keras_filters import errors, pipeline
+from keras_filters import settings as settings_lib
 from keras_filters.image import deprocess
 from keras_filters.model import extractor
 from keras_filters.optvis import render
@@ -64,19 +65,52 @@ class Timing:
     traces: int
 
 
+# What the keras.io loop (a) does: settings with other values it cannot run, or would ignore.
+REFERENCE_SETTINGS = {
+    "num_upscalings": 0,
+    "parameterization": "pixel",
+    "canvas_factor": 1,
+    "optimizer": "normalized_gradient",
+    "schedule": "constant",
+    "transforms": (),
+    "total_variation_weight": 0.0,
+    "l2_weight": 0.0,
+    "blur_weight": 0.0,
+    "relu_warmup_steps": 0,
+    "linear_output": False,
+}
+
+
+def check_reference(settings: Settings) -> None:
+    """Checks that the keras.io loop (a) can run `settings` as keras-filters' pipeline does.
+
+    Raises:
+        UsageError: For the first setting it cannot follow (a multi-scale schedule, a Fourier
+            image, Adam, transforms, …), naming its value and the one (a) runs.
+    """
+    for name, value in REFERENCE_SETTINGS.items():
+        if getattr(settings, name) != value:
+            raise errors.UsageError(
+                f"{name}={settings_lib.show(getattr(settings, name))}: the reference loop "
+                f"(keras.io) runs only {name}={settings_lib.show(value)}; use that, or "
+                "--noreference"
+            )
+    if settings.deprocess == "picture":
+        raise errors.UsageError(
+            "deprocess='picture': the reference loop (keras.io) deprocesses with 'standard' or "
+            "'dlwp2'; use one of those, or --noreference"
+        )
+
+
 def time_reference(
     model, settings: Settings, filter_indices: Sequence[int], initial_images: np.ndarray
 ) -> Timing:
     """Times (a): the keras.io-style loop over `filter_indices`, deprocessing included.
 
     Raises:
-        UsageError: For a multi-scale schedule, which the keras.io loop does not have.
+        UsageError: For settings the keras.io loop cannot follow (see `check_reference`).
     """
-    if settings.num_upscalings:
-        raise errors.UsageError(
-            f"num_upscalings={settings.num_upscalings}: the reference loop runs one scale; "
-            "use num_upscalings=0 or --noreference"
-        )
+    check_reference(settings)
     layer = extractor.find_layer(model, settings.layer).name
     feature_extractor = extractor.build_feature_extractor(model, layer)
     loop_settings = dict(
@@ -159,7 +193,9 @@ def time_pipeline(name: str, model, settings: Settings) -> Timing:
     plan = pipeline.plan_layer(model, settings)
     warm_up_pipeline(plan)
     with measure() as measurement:
-        result = pipeline.collect(plan.iterate_chunks(), plan.layer_name, settings)
+        result = pipeline.collect(
+            plan.iterate_chunks(), plan.layer_name, settings, plan.input_range
+        )
     return Timing(
         name=name,
         measurement=measurement,
@@ -248,6 +284,8 @@ def run_benchmark(
         UsageError: For an unknown variant, or settings the runs cannot use.
     """
     check_variants(variants)
+    if run_reference:
+        check_reference(settings)
     load_start = os.getloadavg()
     float32_settings = settings.replace(mixed_precision=False, jit_compile=False)
     plan = pipeline.plan_layer(model, float32_settings)

@@ -8,20 +8,19 @@ Flags and settings are checked before TensorFlow starts, so a mistyped setting f
 """
 
 import os
-import re
 import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from keras_filters import errors, recipes, startup
+from keras_filters import command_line, errors, recipes, startup
 from keras_filters import settings as settings_lib
 from keras_filters.job import artifacts
 
 BASE_CONFIG = recipes.BASE_RECIPE
 PROGRAM = "keras-filters"
 EXIT_ALL_FAILED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = command_line.EXIT_USAGE
 EXIT_KEYBOARD_INTERRUPT = 130
 
 
@@ -57,124 +56,50 @@ _RESUME = flags.DEFINE_bool(
 OUR_FLAGS = ("config", "outdir", "list_layers", "resume")
 
 
-def flag_words(message: str) -> str:
-    """Rewrites the library's setting words into flag words: `image_size=-5` becomes
-    `--config.image_size=-5`, so the message names what to type on the command line."""
-    names = "|".join(sorted(settings_lib.field_names(), key=len, reverse=True))
-    return re.sub(rf"(?<![\w.\-])({names})=", r"--config.\1=", message)
-
-
 def fail(message: str, exit_code: int = EXIT_USAGE, program: str = PROGRAM) -> None:
     """Reports an error in one line on stderr, in flag words, and exits (code 2 unless told
     otherwise); `program` names the script that reports it."""
-    print(f"{program}: error: {flag_words(' '.join(str(message).split()))}", file=sys.stderr)
-    sys.exit(exit_code)
+    command_line.fail(message, program, exit_code)
 
 
-def _one_line(text: str) -> str:
-    """The first and the last line of a long message (a traceback's last line names the fault)."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    if len(lines) > 1:
-        return f"{lines[0]} {lines[-1]}"
-    return lines[0] if lines else ""
+def parse_command_line(argv, program: str = PROGRAM, own_flags=OUR_FLAGS) -> list:
+    """Parses the flags like absl does, but reports any problem in one line, exit code 2.
 
-
-def check_arguments(argv) -> None:
-    """Checks the command line for overrides of undeclared keys and missing config files.
-
-    ml_collections would report these with a traceback, so they are caught first.
-
-    Raises:
-        UsageError: Naming the argument.
+    Args:
+        argv: The command line.
+        program: The command that reports a problem. Defaults to "keras-filters".
+        own_flags: The flags that command takes; keras-filters' others (--resume,
+            --list_layers) are refused. Defaults to those of keras-filters.
     """
-    declared = settings_lib.field_names()
-    for argument in argv[1:]:
-        if argument == "--":
-            break
-        override = re.match(r"^--?(?:no)?config\.([^=]+)", argument)
-        if override:
-            key = override.group(1).split(".")[0]
-            if key not in declared:
-                raise errors.UsageError(
-                    f"unknown setting {key!r} in {argument}; the settings are: "
-                    f"{errors.format_choices(key, declared, limit=12)}"
-                )
-    path = config_path(argv)
-    if not os.path.isfile(path):
-        raise errors.UsageError(f"config file {path!r} does not exist")
-
-
-def config_path(argv) -> str:
-    """The config file the command line names (the last --config), or the base config."""
-    path = BASE_CONFIG
-    for position, argument in enumerate(argv[1:], start=1):
-        if argument == "--":
-            break
-        given = re.match(r"^--?config=(.*)$", argument)
-        if given:
-            path = given.group(1)
-        elif argument in ("--config", "-config") and position + 1 < len(argv):
-            path = argv[position + 1]
-    # A path may carry an argument for get_config after a colon: configs/x.py:small.
-    return path.split(":", 1)[0]
-
-
-def _describe_flag_error(error: flags.Error) -> str:
-    """absl's message for a bad flag value, in one line, with the type the setting takes."""
-    if isinstance(error, flags.UnrecognizedFlagError):
-        name = error.flagname
-        return f"unknown flag --{name}; the flags are: {errors.format_choices(name, OUR_FLAGS)}"
-    message = _one_line(error)
-    message = message[len("flag ") :] if message.startswith("flag ") else message
-    key = re.match(r"^--?config\.([A-Za-z0-9_]+)", message)
-    if key and key.group(1) in settings_lib.field_names():
-        message += f"; {key.group(1)} takes {settings_lib.type_name(key.group(1))}"
-    return message
-
-
-def _check_config_keys(config) -> None:
-    """Refuses a config file that sets a key that keras_filters.settings does not declare."""
-    undeclared = sorted(set(config.keys()) - set(settings_lib.field_names()))
-    if undeclared:
-        path = flags.FLAGS["config"].config_filename
-        raise errors.UsageError(_undeclared_key_message(path, undeclared[0]))
-
-
-def _undeclared_key_message(path: str, key: str) -> str:
-    declared = settings_lib.field_names()
-    return (
-        f"config file {path!r} sets {key!r}, which is not a setting; the settings are: "
-        f"{errors.format_choices(key, declared, 12)}"
-    )
-
-
-def parse_command_line(argv) -> list:
-    """Parses the flags like absl does, but reports any problem in one line, exit code 2."""
     try:
-        check_arguments(argv)
-        recipes.make_importable(config_path(argv))
+        command_line.check_arguments(argv)
+        recipes.make_importable(command_line.config_path(argv))
         if _CONFIG_DEFINITION_ERROR is not None:
-            raise errors.UsageError(_one_line(_CONFIG_DEFINITION_ERROR))
+            raise errors.UsageError(command_line.one_line(_CONFIG_DEFINITION_ERROR))
         try:
             remaining = flags.FLAGS(argv)
             config = _CONFIG.value
             config.keys()  # A config file that failed to load raises only when first used.
         except flags.Error as error:
-            raise errors.UsageError(_describe_flag_error(error)) from None
+            raise errors.UsageError(command_line.describe_flag_error(error, own_flags)) from None
         except Exception as error:  # A config file that raises, or does not parse.
-            added = re.search(r'Key "([^"]+)" does not exist and cannot be added', str(error))
-            if added:  # The base config is locked: a recipe cannot add a key.
-                raise errors.UsageError(
-                    _undeclared_key_message(config_path(argv), added.group(1))
-                ) from None
-            raise errors.UsageError(
-                f"could not read the config file {config_path(argv)!r}: "
-                f"{type(error).__name__}: {_one_line(error)}"
-            ) from None
-        _check_config_keys(config)
+            raise errors.UsageError(command_line.config_file_error(argv, error)) from None
+        command_line.refuse_other_commands_flags(program, own_flags)
+        command_line.check_config_keys(config)
     except errors.UsageError as error:
-        fail(str(error))
+        fail(str(error), program=program)
     return remaining
+
+
+def recipe_command_line_parser(program: str):
+    """The `flags_parser` of a script that reads a recipe as keras-filters does (--config,
+    --outdir, and flags of its own, as scripts/evaluate_quality.py's --inputs)."""
+
+    def parse(argv) -> list:
+        own_flags = ("config", "outdir", *command_line.script_flags())
+        return parse_command_line(argv, program=program, own_flags=own_flags)
+
+    return parse
 
 
 def _overridden(name: str) -> bool:
@@ -302,22 +227,7 @@ def _report(outdir: str, record: dict) -> None:
 HELP_FLAGS = ("--help", "-help", "-h", "--helpshort", "-helpshort", "-?")
 
 
-def resolve_recipe_names(argv: list) -> list:
-    """`--config=quickstart` becomes the path of configs/quickstart.py (any working folder).
-
-    Raises:
-        UsageError: For a bare name that is no recipe.
-    """
-    resolved = list(argv)
-    for position, argument in enumerate(resolved[1:], start=1):
-        if argument == "--":
-            break
-        given = re.match(r"^(--?config=)(.*)$", argument)
-        if given:
-            resolved[position] = given.group(1) + recipes.resolve(given.group(2))
-        elif argument in ("--config", "-config") and position + 1 < len(resolved):
-            resolved[position + 1] = recipes.resolve(resolved[position + 1])
-    return resolved
+resolve_recipe_names = command_line.resolve_recipe_names
 
 
 def help_text() -> str:

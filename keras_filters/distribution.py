@@ -16,6 +16,7 @@ its last image, whose results are dropped: no image is ever left out.
 """
 
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -191,7 +192,8 @@ def make_placement(
         backend: The Keras backend. Defaults to `keras.backend.backend()`.
 
     Raises:
-        UsageError: For a strategy the backend cannot run, or a TPU that is not there.
+        UsageError: For a strategy the backend cannot run, a device this machine does not
+            have, a TF_CONFIG that is not a JSON object, or a TPU that is not there.
     """
     if strategy == "default":
         return Placement()
@@ -231,6 +233,7 @@ def _new_placement(strategy: str, devices, tpu_address: str, backend) -> Placeme
         cpus = [name for name in devices if "cpu" in name.lower()]
         if len(cpus) > 1:
             split_host_cpu(len(cpus))
+        _check_local_devices(tf, devices)
         return TensorFlowPlacement(tf.distribute.MirroredStrategy(list(devices) or None))
     if strategy == "multi_worker":
         if "TF_CONFIG" not in os.environ:
@@ -238,8 +241,51 @@ def _new_placement(strategy: str, devices, tpu_address: str, backend) -> Placeme
                 "strategy='multi_worker' reads the cluster from the TF_CONFIG environment "
                 "variable, which is not set; set it on every worker, or use strategy='mirrored'"
             )
+        try:
+            cluster = json.loads(os.environ["TF_CONFIG"])
+        except ValueError as error:
+            raise errors.UsageError(
+                f"strategy='multi_worker' cannot read the TF_CONFIG environment variable "
+                f"({os.environ['TF_CONFIG'][:80]!r}): it is not JSON ({error}); set it to "
+                '\'{"cluster": {"worker": ["host:port", …]}, "task": {"type": "worker", '
+                '"index": 0}}\''
+            ) from None
+        if not isinstance(cluster, dict):
+            raise errors.UsageError(
+                f"strategy='multi_worker' reads a JSON object from TF_CONFIG, not "
+                f'{os.environ["TF_CONFIG"][:80]!r}; set it to \'{{"cluster": …, "task": …}}\''
+            )
         return TensorFlowPlacement(tf.distribute.MultiWorkerMirroredStrategy())
     return TensorFlowPlacement(_tpu_strategy(tf, tpu_address))
+
+
+def _check_local_devices(tf, devices) -> None:
+    """Refuses a name in `devices` that is not a device of this machine.
+
+    MirroredStrategy would take it, and place the work on another device without a word.
+
+    Raises:
+        UsageError: Naming the device and the machine's devices.
+    """
+    local = {}
+    for device in tf.config.list_logical_devices():
+        spec = tf.DeviceSpec.from_string(device.name)
+        local[(spec.device_type.upper(), spec.device_index)] = (
+            f"/{spec.device_type.lower()}:{spec.device_index}"
+        )
+    for name in devices:
+        try:
+            spec = tf.DeviceSpec.from_string(name)
+        except ValueError:
+            spec = None
+        if spec is not None and spec.job not in (None, "localhost"):
+            continue  # A device of another task of a cluster: its own machine knows it.
+        key = spec and spec.device_type and (spec.device_type.upper(), spec.device_index or 0)
+        if key not in local:
+            raise errors.UsageError(
+                f"devices names {name!r}, which is not a device of this machine; choose from: "
+                + ", ".join(local.values())
+            )
 
 
 def _tpu_strategy(tf, tpu_address: str):

@@ -796,8 +796,16 @@ def _parse_transform_spec(spec, specs) -> tuple[str, tuple]:
 
 def _check_combinations(values: dict) -> None:
     """The checks that involve more than one setting, or the file system."""
-    if model_files.is_model_path(values["model"]):
-        model_files.check_model_file(values["model"])
+    model, weights = values["model"], values["weights"]
+    if model_files.is_model_path(model):
+        model_files.check_model_file(model)
+    saved = model == model_files.DEMO_MODEL_NAME or model_files.is_model_path(model)
+    if saved and weights.lower() not in ("imagenet", "none"):
+        # The weights of a saved model come with it: a weights file would go unread.
+        raise errors.UsageError(
+            f"weights={show(weights)} is for a Keras Applications model (vgg16, resnet50v2, …); "
+            f"model={show(model)} is a saved model with weights of its own: leave weights out"
+        )
     rows, cols = values["grid_rows"], values["grid_cols"]
     if (rows == 0) != (cols == 0):
         raise errors.UsageError(
@@ -844,6 +852,15 @@ def _check_combinations(values: dict) -> None:
         raise errors.UsageError(
             "num_shards > 1 splits the filters of one layer; panel_layers runs several: shard "
             "one layer at a time"
+        )
+    atlas_layers = values["atlas_layers"]
+    repeated = [
+        name for position, name in enumerate(atlas_layers) if name in atlas_layers[:position]
+    ]
+    if repeated:
+        raise errors.UsageError(
+            f"layer {repeated[0]!r} appears twice in atlas_layers={show(atlas_layers)}; list "
+            "each layer once"
         )
     titles, layers = values["panel_titles"], values["panel_layers"]
     if titles and len(titles) != len(layers):

@@ -84,7 +84,7 @@ def run() -> None:
     except errors.UsageError as error:
         fail(str(error))
     try:
-        app.run(main, argv=argv, flags_parser=cli.parse_command_line)
+        app.run(main, argv=argv, flags_parser=cli.recipe_command_line_parser(PROGRAM))
     except KeyboardInterrupt:  # Ctrl-C outside a layer's chunks (loading, examples, pages).
         print(f"{PROGRAM}: interrupted; run the same command again to finish", file=sys.stderr)
         sys.exit(cli.EXIT_KEYBOARD_INTERRUPT)

@@ -13,12 +13,15 @@ startup.import_backend_quietly()
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from keras_filters import command_line  # noqa: E402
+
 # The benchmark and the recipes live in the repository, beside the package.
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPOSITORY)
 
 PROGRAM = "benchmark"
 
+command_line.refuse_undeclared_overrides(PROGRAM)
 _CONFIG = config_flags.DEFINE_config_file(
     "config",
     os.path.join(REPOSITORY, "configs", "benchmark.py"),
@@ -35,18 +38,23 @@ _REFERENCE = flags.DEFINE_bool("reference", True, "Also time the keras.io-style 
 _BATCH_SWEEP = flags.DEFINE_list(
     "batch_sweep", [], "Batch sizes at which to time the float32 step alone, e.g. 1,8,32,64."
 )
-_SWEEP_STEPS = flags.DEFINE_integer("sweep_steps", 3, "Timed steps per batch size of the sweep.")
-_MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048, "Side of the matmul-rate matrices.")
-_MATMUL_REPEATS = flags.DEFINE_integer("matmul_repeats", 10, "Matmuls timed per dtype (best).")
+_SWEEP_STEPS = flags.DEFINE_integer(
+    "sweep_steps", 3, "Timed steps per batch size of the sweep.", lower_bound=1
+)
+_MATMUL_SIZE = flags.DEFINE_integer(
+    "matmul_size", 2048, "Side of the matmul-rate matrices.", lower_bound=1
+)
+_MATMUL_REPEATS = flags.DEFINE_integer(
+    "matmul_repeats", 10, "Matmuls timed per dtype (best).", lower_bound=1
+)
 
 JSON_FILE = "benchmark.json"
 TABLE_FILE = "benchmark.md"
 
 
 def fail(message: str) -> None:
-    """Reports bad input in one line on stderr and exits with code 2."""
-    print(f"{PROGRAM}: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    """Reports bad input in one line on stderr, in flag words, and exits with code 2."""
+    command_line.fail(message, PROGRAM)
 
 
 def main(argv) -> None:
@@ -58,13 +66,13 @@ def main(argv) -> None:
     from keras_filters.job import artifacts
     from keras_filters.settings import Settings
 
-    try:
-        batch_sweep = [int(size) for size in _BATCH_SWEEP.value]
-    except ValueError:
-        fail(f"--batch_sweep={','.join(_BATCH_SWEEP.value)}: expected integers like 1,8,32")
+    if not all(size.strip().isdigit() and int(size) >= 1 for size in _BATCH_SWEEP.value):
+        fail(f"--batch_sweep={','.join(_BATCH_SWEEP.value)}: expected integers ≥ 1 like 1,8,32")
+    batch_sweep = [int(size) for size in _BATCH_SWEEP.value]
     try:
         benchmark.check_variants(_VARIANTS.value)
         settings = Settings.create(_CONFIG.value.to_dict())
+        artifacts.check_outdir(_OUTDIR.value)
         model = pipeline.load_model(settings.model, settings)
         results = benchmark.run_benchmark(
             model,
@@ -86,4 +94,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM, settings_flag="file"))

@@ -43,7 +43,8 @@ def main(argv) -> None:
     try:
         settings = settings_lib.Settings.create(flags.FLAGS.config.to_dict())
         if _INPUTS.value is not None and not os.path.isfile(_INPUTS.value):
-            raise errors.UsageError(f"inputs file {_INPUTS.value!r} does not exist")
+            problem = "is a folder" if os.path.isdir(_INPUTS.value) else "does not exist"
+            raise errors.UsageError(f"inputs file {_INPUTS.value!r} {problem}")
         startup.import_backend_quietly()
         from keras_filters.tools import evaluate_quality
 
@@ -67,7 +68,7 @@ def run() -> None:
         argv = cli.resolve_recipe_names(sys.argv)
     except errors.UsageError as error:
         fail(str(error))
-    app.run(main, argv=argv, flags_parser=cli.parse_command_line)
+    app.run(main, argv=argv, flags_parser=cli.recipe_command_line_parser(PROGRAM))
 
 
 if __name__ == "__main__":

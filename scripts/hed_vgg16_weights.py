@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
-from keras_filters import cli, errors, startup  # noqa: E402
+from keras_filters import command_line, errors, startup  # noqa: E402
 
 PROGRAM = "hed_vgg16_weights"
 
@@ -34,16 +34,16 @@ _OUTPUT = flags.DEFINE_string(
 def main(argv) -> None:
     """Writes the weights file."""
     if len(argv) > 1:
-        cli.fail(f"unexpected argument {argv[1]!r}", program=PROGRAM)
+        command_line.fail(f"unexpected argument {argv[1]!r}", PROGRAM)
     startup.import_backend_quietly()
     from keras_filters.tools import hed_vgg16
 
     try:
         path = hed_vgg16.write_vgg16_weights(_OUTPUT.value)
     except errors.UsageError as error:
-        cli.fail(str(error), program=PROGRAM)
+        command_line.fail(str(error), PROGRAM)
     print(f"wrote {path} ({os.path.getsize(path) / 2**20:.1f} MiB): {hed_vgg16.LABEL}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM))

@@ -18,6 +18,8 @@ startup.import_backend_quietly()
 
 from absl import app, flags  # noqa: E402
 
+from keras_filters import command_line  # noqa: E402
+
 PROGRAM = "merge"
 
 _OUTDIR = flags.DEFINE_string("outdir", None, "Folder for the merged mosaic and run.json.")
@@ -45,4 +47,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM))

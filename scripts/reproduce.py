@@ -22,10 +22,11 @@ startup.import_backend_quietly()
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from keras_filters import settings  # noqa: E402
+from keras_filters import command_line, settings  # noqa: E402
 
 PROGRAM = "reproduce"
 
+command_line.refuse_undeclared_overrides(PROGRAM)
 _CONFIG = config_flags.DEFINE_config_dict(
     "config",
     settings.default_config(),
@@ -62,4 +63,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM, settings_flag="dict"))

@@ -14,11 +14,18 @@ import os
 import tempfile
 import time
 
-import keras
-import numpy as np
-import tensorflow as tf
-from absl import app, flags
+from keras_filters import command_line, errors, startup
 
+startup.import_backend_quietly()  # TensorFlow's start-up lines would bury a one-line error.
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from keras_filters.job import artifacts  # noqa: E402
+
+PROGRAM = "train_demo_model"
 IMAGE_SIZE = 32
 CLASS_NAMES = (
     "horizontal_stripes",
@@ -39,10 +46,10 @@ TEST_SEED_OFFSET = 1_000_003
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output", "keras_filters/demo/demo_model.keras", "Where to save the model.")
-flags.DEFINE_integer("seed", 0, "Seed for data generation and training.")
-flags.DEFINE_integer("epochs", 12, "Number of training epochs.")
-flags.DEFINE_integer("num_train", 12000, "Number of training images.")
-flags.DEFINE_integer("num_test", 1200, "Number of held-out test images.")
+flags.DEFINE_integer("seed", 0, "Seed for data generation and training.", lower_bound=0)
+flags.DEFINE_integer("epochs", 12, "Number of training epochs.", lower_bound=1)
+flags.DEFINE_integer("num_train", 12000, "Number of training images.", lower_bound=1)
+flags.DEFINE_integer("num_test", 1200, "Number of held-out test images.", lower_bound=1)
 
 
 def random_colour_pair(rng):
@@ -220,7 +227,12 @@ def save_atomically(model, output):
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        command_line.fail(f"unexpected argument {argv[1]!r}", PROGRAM)
+    try:
+        artifacts.check_output_file(FLAGS.output, ".keras")
+    except errors.UsageError as error:
+        command_line.fail(str(error), PROGRAM)
     keras.utils.set_random_seed(FLAGS.seed)
     tf.config.experimental.enable_op_determinism()
     train_images, train_labels = make_dataset(FLAGS.num_train, FLAGS.seed)
@@ -235,4 +247,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM))

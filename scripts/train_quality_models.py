@@ -24,17 +24,23 @@ cores; held-out accuracy 0.966 and 0.993):
 
 import time
 
-import keras
-import numpy as np
-from absl import app, flags
+from keras_filters import command_line, errors, startup
 
-from keras_filters.job import artifacts
+startup.import_backend_quietly()  # TensorFlow's start-up lines would bury a one-line error.
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from keras_filters.job import artifacts  # noqa: E402
+
+PROGRAM = "train_quality_models"
 
 _KIND = flags.DEFINE_enum("kind", None, ["rgb", "grey"], "Which model to train.")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to save it (.keras).")
-_NUM_TRAIN = flags.DEFINE_integer("num_train", 12000, "Training pictures.")
-_EPOCHS = flags.DEFINE_integer("epochs", 8, "Passes over the training set.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the data and the weights.")
+_NUM_TRAIN = flags.DEFINE_integer("num_train", 12000, "Training pictures.", lower_bound=1)
+_EPOCHS = flags.DEFINE_integer("epochs", 8, "Passes over the training set.", lower_bound=1)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the data and the weights.", lower_bound=0)
 _ANTIALIAS = flags.DEFINE_boolean(
     "antialias",
     False,
@@ -404,7 +410,12 @@ def train(
 
 def main(argv) -> None:
     """Trains the chosen model and saves it."""
-    del argv
+    if len(argv) > 1:
+        command_line.fail(f"unexpected argument {argv[1]!r}", PROGRAM)
+    try:
+        artifacts.check_output_file(_OUTPUT.value, ".keras")
+    except errors.UsageError as error:
+        command_line.fail(str(error), PROGRAM)
     start = time.monotonic()
     model, accuracy = train(
         _KIND.value,
@@ -425,4 +436,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["kind", "output"])
-    app.run(main)
+    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM))

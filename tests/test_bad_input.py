@@ -155,6 +155,26 @@ CASES = [
     ("config_file_with_undeclared_key", ["--config={extra_key_config}"], ["'num_stepz'"]),
     ("override_of_undeclared_key", [QUICKSTART, "--config.num_stepz=3"], ["'num_stepz'"]),
     ("unknown_flag", [QUICKSTART, "--outdri=x"], ["--outdri", "outdir"]),
+    (
+        "override_of_a_part_of_a_setting",
+        [QUICKSTART, "--config.num_steps.x=3"],
+        ["--config.num_steps.x=3", "--config.num_steps=VALUE"],
+    ),
+    (
+        "weights_file_for_a_saved_model",
+        [QUICKSTART, "--config.weights={other_weights}"],
+        ["small_cnn.weights.h5", "--config.model='demo'"],
+    ),
+    (
+        "device_that_is_no_device_name",
+        [QUICKSTART, "--config.strategy=mirrored", '--config.devices=("banana",)'],
+        ["'banana'", "not a device of this machine", "/cpu:0"],
+    ),
+    (
+        "device_that_this_machine_lacks",
+        [QUICKSTART, "--config.strategy=mirrored", '--config.devices=("/gpu:99",)'],
+        ["'/gpu:99'", "not a device of this machine", "/cpu:0"],
+    ),
 ]
 
 # Keras caches downloads here and would find nothing; the proxy refuses every connection, so
@@ -229,6 +249,17 @@ def test_outdir_that_is_not_writable(tmp_path):
     assert_one_line_error(finished, [outdir, "not writable"])
     assert not os.path.exists(outdir)
     (tmp_path / "read_only").chmod(0o755)
+
+
+def test_multi_worker_with_a_tf_config_that_is_not_json(tmp_path):
+    finished = run_command(
+        QUICKSTART,
+        "--config.strategy=multi_worker",
+        f"--outdir={tmp_path / 'out'}",
+        environment={"TF_CONFIG": "{'cluster': 1}"},
+    )
+    assert_one_line_error(finished, ["TF_CONFIG", "\"{'cluster': 1}\"", "not JSON"])
+    assert not (tmp_path / "out").exists()
 
 
 def test_command_line_names_the_flag_where_python_names_the_setting(tmp_path):

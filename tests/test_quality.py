@@ -8,7 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, command_environment
+from conftest import REPO_ROOT, command_environment, small_cnn
 
 from keras_filters import quality
 
@@ -352,3 +352,46 @@ def test_evaluate_script_reports_a_bad_setting_in_one_line(tmp_path):
     missing = run_evaluate("--config=quickstart", f"--inputs={tmp_path / 'none.npz'}")
     assert missing.returncode == 2 and "none.npz" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def save_inputs(path, inputs, filter_indices, layer="conv"):
+    np.savez(path, inputs=inputs, filter_indices=filter_indices, layer=np.array(layer))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "inputs, filter_indices, expected",
+    [
+        (np.zeros((2, 8, 8, 3)), np.array([0.0, 1.0]), "type float64; expected one integer"),
+        (np.zeros((2, 8, 8, 3)), np.array([[0, 1]]), "shape (1, 2)"),
+        (np.zeros((3, 8, 8, 3)), np.array([0, 1]), "expected one integer per image: 3"),
+        (np.zeros((2, 8, 8, 3)), np.array([1, 1]), "filter index 1 more than once"),
+        (np.zeros((8, 8, 3)), np.array([0]), "inputs of shape (8, 8, 3)"),
+        (np.zeros((0, 8, 8, 3)), np.zeros(0, int), "at least one"),
+        (np.zeros((1, 8, 6, 3)), np.array([0]), "expected square images"),
+    ],
+)
+def test_saved_inputs_that_are_not_one_image_per_filter_are_refused(
+    tmp_path, inputs, filter_indices, expected
+):
+    from keras_filters import errors
+    from keras_filters.tools import evaluate_quality
+
+    path = save_inputs(tmp_path / "inputs.npz", inputs, filter_indices)
+    with pytest.raises(errors.UsageError, match="inputs.npz") as raised:
+        evaluate_quality.read_inputs(path, "conv")
+    assert expected in str(raised.value)
+
+
+def test_saved_inputs_that_the_model_cannot_take_are_refused():
+    from keras_filters import errors
+    from keras_filters.tools import evaluate_quality
+
+    model = small_cnn()
+    grey = np.zeros((2, 16, 16, 1), np.float32)
+    with pytest.raises(errors.UsageError, match="16x16 images with 1 channels; model"):
+        evaluate_quality.check_inputs_fit(model, "conv_b", grey, "grey.npz")
+    tiny = np.zeros((2, 2, 2, 3), np.float32)
+    with pytest.raises(errors.UsageError, match="2x2 images, too small for layer 'conv_b'"):
+        evaluate_quality.check_inputs_fit(model, "conv_b", tiny, "tiny.npz")
+    evaluate_quality.check_inputs_fit(model, "conv_b", np.zeros((2, 16, 16, 3)), "fits.npz")

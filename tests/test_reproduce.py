@@ -108,7 +108,8 @@ def test_index_escapes_model_layer_and_setting_values(tmp_path):
         "    return config\n"
     )
     figure = reproduce.Figure("hostile", str(config_path), "<b>a source</b>")
-    overrides = {"progress": False, "weights": "<i>none</i>"}
+    # A text setting this run does not read (a saved model takes no weights setting).
+    overrides = {"progress": False, "tpu_address": "<i>none</i>"}
     rendered = reproduce.reproduce(str(tmp_path / "out"), [figure], overrides)
     assert rendered[0].record["layer"] == SCRIPT_TAG + "/conv"
     assert rendered[0].record["model"] == IMAGE_MODEL

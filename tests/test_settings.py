@@ -81,6 +81,11 @@ def test_python_api_reports_in_python_words():
         (dict(layer=" "), "layer=' ' is empty"),
         (dict(dead_threshold=float("nan")), "dead_threshold=nan"),
         (dict(model="missing/model.keras"), "'missing/model.keras' does not exist"),
+        (
+            dict(model="demo", weights="vgg16.weights.h5"),
+            "weights='vgg16.weights.h5' is for a Keras Applications model",
+        ),
+        (dict(atlas_layers=("a", "b", "a")), "layer 'a' appears twice in atlas_layers"),
     ],
 )
 def test_bad_setting_names_its_value(overrides, message):

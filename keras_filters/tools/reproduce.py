@@ -142,8 +142,8 @@ def reproduce(
 ) -> list[RenderedFigure]:
     """Runs every figure into `outdir/<figure name>/` and writes `outdir/index.html`.
 
-    Every config is loaded and checked before the first run, so that a bad name or setting
-    fails before any work is done.
+    Every config is loaded and checked, and every figure's folder, before the first run, so
+    that a bad name, setting or folder fails before any work is done.
 
     Args:
         outdir: The output folder.
@@ -160,6 +160,8 @@ def reproduce(
     """
     log = log if log is not None else sys.stderr
     planned = [(figure, *figure_settings(figure, overrides)) for figure in figures]
+    for figure in figures:  # A folder that cannot be written fails before the first figure.
+        artifacts.check_outdir(os.path.join(outdir, figure.name))
     rendered = []
     for number, (figure, title, settings) in enumerate(planned, start=1):
         print(f"{PROGRAM}: figure {number}/{len(planned)}: {figure.name}", file=log)

@@ -1,0 +1,245 @@
+"""What every command of keras-filters does with its command line, without defining a flag.
+
+Bad input is reported in one line on stderr, naming the value and the valid choices, with exit
+code 2 (`fail`). absl would report a bad flag in two lines with exit code 1, and ml_collections
+a bad --config override with a traceback; `script_flags_parser` and `define_settings_flag`
+give the scripts with flags of their own (benchmark, merge, reproduce, …) the one-line form
+that `keras-filters` has. This module defines no flag, so any script can import it beside its
+own flags (keras_filters.cli defines --config and --outdir when it is imported).
+"""
+
+import os
+import re
+import sys
+
+from absl import flags
+
+from keras_filters import errors, recipes
+from keras_filters import settings as settings_lib
+
+EXIT_USAGE = 2
+
+
+def flag_words(message: str) -> str:
+    """Rewrites the library's setting words into flag words: `image_size=-5` becomes
+    `--config.image_size=-5`, so the message names what to type on the command line."""
+    names = "|".join(sorted(settings_lib.field_names(), key=len, reverse=True))
+    return re.sub(rf"(?<![\w.\-])({names})=", r"--config.\1=", message)
+
+
+def fail(message: str, program: str, exit_code: int = EXIT_USAGE) -> None:
+    """Reports an error in one line on stderr, in flag words, and exits (code 2 unless told
+    otherwise); `program` names the command that reports it."""
+    print(f"{program}: error: {flag_words(' '.join(str(message).split()))}", file=sys.stderr)
+    sys.exit(exit_code)
+
+
+def one_line(text) -> str:
+    """The first and the last line of a long message (a traceback's last line names the fault)."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if len(lines) > 1:
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0] if lines else ""
+
+
+def check_arguments(argv, config_file: bool = True) -> None:
+    """Checks the command line for overrides of undeclared keys and missing config files.
+
+    ml_collections would report these with a traceback, so they are caught first.
+
+    Args:
+        argv: The command line.
+        config_file: Whether --config names a recipe's file (else it holds the settings
+            themselves, as scripts/reproduce.py's does). Defaults to True.
+
+    Raises:
+        UsageError: Naming the argument.
+    """
+    declared = settings_lib.field_names()
+    for argument in argv[1:]:
+        if argument == "--":
+            break
+        override = re.match(r"^--?(?:no)?config\.([^=]+)", argument)
+        if override:
+            key, dot, _ = override.group(1).partition(".")
+            if key not in declared:
+                raise errors.UsageError(
+                    f"unknown setting {key!r} in {argument}; the settings are: "
+                    f"{errors.format_choices(key, declared, limit=12)}"
+                )
+            if dot:  # The settings are flat; ml_collections would raise with a traceback.
+                raise errors.UsageError(
+                    f"{argument} sets a part of setting {key!r}, which has none; set the whole "
+                    f"setting with --config.{key}=VALUE"
+                )
+    path = config_path(argv)
+    if config_file and not os.path.isfile(path):
+        raise errors.UsageError(f"config file {path!r} does not exist")
+
+
+def config_path(argv) -> str:
+    """The config file the command line names (the last --config), or the base config."""
+    path = recipes.BASE_RECIPE
+    for position, argument in enumerate(argv[1:], start=1):
+        if argument == "--":
+            break
+        given = re.match(r"^--?config=(.*)$", argument)
+        if given:
+            path = given.group(1)
+        elif argument in ("--config", "-config") and position + 1 < len(argv):
+            path = argv[position + 1]
+    # A path may carry an argument for get_config after a colon: configs/x.py:small.
+    return path.split(":", 1)[0]
+
+
+def resolve_recipe_names(argv: list) -> list:
+    """`--config=quickstart` becomes the path of configs/quickstart.py (any working folder).
+
+    Raises:
+        UsageError: For a bare name that is no recipe.
+    """
+    resolved = list(argv)
+    for position, argument in enumerate(resolved[1:], start=1):
+        if argument == "--":
+            break
+        given = re.match(r"^(--?config=)(.*)$", argument)
+        if given:
+            resolved[position] = given.group(1) + recipes.resolve(given.group(2))
+        elif argument in ("--config", "-config") and position + 1 < len(resolved):
+            resolved[position + 1] = recipes.resolve(resolved[position + 1])
+    return resolved
+
+
+def describe_flag_error(error: flags.Error, own_flags) -> str:
+    """absl's message for a bad flag value, in one line, with the type the setting takes.
+
+    Args:
+        error: What absl raised.
+        own_flags: The command's flags, listed for an unknown flag.
+    """
+    if isinstance(error, flags.UnrecognizedFlagError):
+        name = error.flagname
+        return f"unknown flag --{name}; the flags are: {errors.format_choices(name, own_flags)}"
+    message = one_line(error)
+    message = message[len("flag ") :] if message.startswith("flag ") else message
+    key = re.match(r"^--?config\.([A-Za-z0-9_]+)", message)
+    if key and key.group(1) in settings_lib.field_names():
+        message += f"; {key.group(1)} takes {settings_lib.type_name(key.group(1))}"
+    return message
+
+
+def check_config_keys(config) -> None:
+    """Refuses a config file that sets a key that keras_filters.settings does not declare."""
+    undeclared = sorted(set(config.keys()) - set(settings_lib.field_names()))
+    if undeclared:
+        path = flags.FLAGS["config"].config_filename
+        raise errors.UsageError(undeclared_key_message(path, undeclared[0]))
+
+
+def undeclared_key_message(path: str, key: str) -> str:
+    declared = settings_lib.field_names()
+    return (
+        f"config file {path!r} sets {key!r}, which is not a setting; the settings are: "
+        f"{errors.format_choices(key, declared, 12)}"
+    )
+
+
+def config_file_error(argv, error: Exception) -> str:
+    """The message for a config file that raised while it loaded (or does not parse)."""
+    added = re.search(r'Key "([^"]+)" does not exist and cannot be added', str(error))
+    if added:  # The base config is locked: a recipe cannot add a key.
+        return undeclared_key_message(config_path(argv), added.group(1))
+    return (
+        f"could not read the config file {config_path(argv)!r}: "
+        f"{type(error).__name__}: {one_line(error)}"
+    )
+
+
+def script_flags() -> list[str]:
+    """The flags that the running script's own file defines (absl files them by its path)."""
+    return [flag.name for flag in flags.FLAGS.flags_by_module_dict().get(sys.argv[0], [])]
+
+
+def refuse_other_commands_flags(program: str, own_flags) -> None:
+    """Refuses a flag of another command of the package that `program` does not take.
+
+    Importing keras_filters.cli defines the flags of keras-filters (--resume, --list_layers,
+    --config.…); a script that does not read them would ignore them.
+
+    Raises:
+        UsageError: Naming the flag and the flags of `program`.
+    """
+    by_module = flags.FLAGS.flags_by_module_dict()
+    package_flags = {
+        flag.name
+        for module, defined in by_module.items()
+        if module.startswith("keras_filters.")
+        for flag in defined
+    }
+    for name in list(flags.FLAGS):
+        root = name.split(".")[0]
+        if root in package_flags and root not in own_flags and flags.FLAGS[name].present:
+            raise errors.UsageError(
+                f"--{name} is not a flag of {program}; its flags are: "
+                f"{errors.format_choices(root, own_flags)}"
+            )
+
+
+def script_flags_parser(program: str, *, settings_flag: str = ""):
+    """The `flags_parser` for `app.run` of a script with flags of its own.
+
+    absl reports an unknown flag, a value of the wrong type or out of bounds, or a missing
+    required flag in two lines with exit code 1; this parser reports it as keras-filters does:
+    in one line that names the flag and the valid choices, with exit code 2.
+
+    Args:
+        program: The script, as its messages name it.
+        settings_flag: "file" where the script's --config names a recipe (a bare name or a
+            file, which may fail to load), "dict" where --config holds the settings themselves
+            (overrides only); empty for a script without settings. Defaults to "".
+
+    Returns:
+        A function of the command line that returns what absl leaves of it.
+    """
+
+    def parse(argv) -> list:
+        try:
+            if settings_flag == "dict" and config_path(argv) != recipes.BASE_RECIPE:
+                raise errors.UsageError(
+                    f"{program} takes no recipe (--config={config_path(argv)}); set settings "
+                    "with --config.SETTING=VALUE"
+                )
+            if settings_flag == "file":
+                argv = resolve_recipe_names(argv)
+            if settings_flag:
+                check_arguments(argv, config_file=settings_flag == "file")
+            own_flags = script_flags()
+            try:
+                remaining = flags.FLAGS(argv)
+                if settings_flag:
+                    config = flags.FLAGS["config"].value
+                    config.keys()  # A config file that failed to load raises only when used.
+            except flags.Error as error:
+                raise errors.UsageError(describe_flag_error(error, own_flags)) from None
+            except Exception as error:  # A config file that raises, or does not parse.
+                raise errors.UsageError(config_file_error(argv, error)) from None
+            refuse_other_commands_flags(program, own_flags)
+            if settings_flag == "file":
+                check_config_keys(config)
+        except errors.UsageError as error:
+            fail(str(error), program)
+        return remaining
+
+    return parse
+
+
+def refuse_undeclared_overrides(program: str) -> None:
+    """Fails in one line, exit code 2, where sys.argv overrides a key that is not a setting.
+
+    Call it before a script defines its --config: ml_collections applies the command line's
+    overrides when the flag is defined, and raises with a traceback for an undeclared key.
+    """
+    try:
+        check_arguments(sys.argv, config_file=False)
+    except errors.UsageError as error:
+        fail(str(error), program)
