@@ -16,6 +16,7 @@ from absl import flags
 
 from keras_filters import errors, recipes
 from keras_filters import settings as settings_lib
+from keras_filters.job import artifacts
 
 EXIT_USAGE = 2
 
@@ -32,6 +33,25 @@ def fail(message: str, program: str, exit_code: int = EXIT_USAGE) -> None:
     otherwise); `program` names the command that reports it."""
     print(f"{program}: error: {flag_words(' '.join(str(message).split()))}", file=sys.stderr)
     sys.exit(exit_code)
+
+
+def check_output_command(argv, output: str, program: str, suffix: str = "") -> None:
+    """Fails in one line, exit code 2, for an argument the script does not take or an output
+    file that cannot be written: checked before a long job (a training) starts, so that the
+    job cannot fail at its end.
+
+    Args:
+        argv: What absl left of the command line (the program's name first).
+        output: The file the script will write.
+        program: The script, as its messages name it.
+        suffix: The ending the file must have; empty for any. Defaults to "".
+    """
+    if len(argv) > 1:
+        fail(f"unexpected argument {argv[1]!r}", program)
+    try:
+        artifacts.check_output_file(output, suffix)
+    except errors.UsageError as error:
+        fail(str(error), program)
 
 
 def one_line(text) -> str:

@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 
-from keras_filters import command_line, errors, startup
+from keras_filters import command_line, startup
 
 startup.import_backend_quietly()  # TensorFlow's start-up lines would bury a one-line error.
 
@@ -22,8 +22,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
-
-from keras_filters.job import artifacts  # noqa: E402
 
 PROGRAM = "train_demo_model"
 IMAGE_SIZE = 32
@@ -227,12 +225,7 @@ def save_atomically(model, output):
 
 
 def main(argv):
-    if len(argv) > 1:
-        command_line.fail(f"unexpected argument {argv[1]!r}", PROGRAM)
-    try:
-        artifacts.check_output_file(FLAGS.output, ".keras")
-    except errors.UsageError as error:
-        command_line.fail(str(error), PROGRAM)
+    command_line.check_output_command(argv, FLAGS.output, PROGRAM, ".keras")
     keras.utils.set_random_seed(FLAGS.seed)
     tf.config.experimental.enable_op_determinism()
     train_images, train_labels = make_dataset(FLAGS.num_train, FLAGS.seed)

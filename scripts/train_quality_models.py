@@ -24,7 +24,7 @@ cores; held-out accuracy 0.966 and 0.993):
 
 import time
 
-from keras_filters import command_line, errors, startup
+from keras_filters import command_line, startup
 
 startup.import_backend_quietly()  # TensorFlow's start-up lines would bury a one-line error.
 
@@ -410,12 +410,7 @@ def train(
 
 def main(argv) -> None:
     """Trains the chosen model and saves it."""
-    if len(argv) > 1:
-        command_line.fail(f"unexpected argument {argv[1]!r}", PROGRAM)
-    try:
-        artifacts.check_output_file(_OUTPUT.value, ".keras")
-    except errors.UsageError as error:
-        command_line.fail(str(error), PROGRAM)
+    command_line.check_output_command(argv, _OUTPUT.value, PROGRAM, ".keras")
     start = time.monotonic()
     model, accuracy = train(
         _KIND.value,

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import SMALL_RUN, command_environment
 from PIL import Image
+from signals import SignalOnLine
 
 from keras_filters import quality
 from keras_filters import settings as settings_lib
@@ -219,23 +220,6 @@ def test_a_hostile_model_name_is_escaped_on_every_page(tmp_path):
     assert details["ascent"] == "2 steps of 0.5 along the l2-normalized gradient"
     assert details["image"] == "pixels, starting from uniform noise in [-1, 1)"
     assert details["transforms"] == "none"
-
-
-class SignalOnLine:
-    """A log stream that sends this process SIGINT once a written line starts with `trigger`."""
-
-    def __init__(self, trigger: str):
-        self.trigger = trigger
-        self.sent = False
-
-    def write(self, text: str) -> int:
-        if not self.sent and text.lstrip("\r").startswith(self.trigger):
-            self.sent = True
-            os.kill(os.getpid(), signal.SIGINT)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from conftest import REPO_ROOT, command_environment, command_line, run_command
+from signals import SignalOnLine
 
 from keras_filters import errors
 from keras_filters.job import interruption, resume
@@ -140,23 +141,6 @@ def test_sigterm_stops_in_process_and_other_settings_are_refused(tmp_path, safet
         runner.run(outdir, SETTINGS, resume_only=True)
 
 
-class SignalAtFirstLine:
-    """A progress stream that sends this process SIGINT as its first line is written: in the
-    first step of the first chunk."""
-
-    def __init__(self):
-        self.sent = False
-
-    def write(self, text: str) -> int:
-        if not self.sent:
-            self.sent = True
-            os.kill(os.getpid(), signal.SIGINT)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
 @pytest.mark.parametrize(
     "changes, filters_total",
     [
@@ -169,7 +153,7 @@ def test_a_signal_before_the_first_chunk_finishes_stops_the_run_with_nothing_wri
 ):
     # A run with chunks to run that none finished: not a shard with nothing to run.
     outdir = tmp_path / "run"
-    stream = SignalAtFirstLine()
+    stream = SignalOnLine("")  # Any line: the first step's.
     monkeypatch.setattr("sys.stderr", stream)  # The progress lines go there.
     with pytest.raises(interruption.RunInterrupted) as stopped:
         runner.run(
