@@ -168,12 +168,12 @@ CASES = [
     (
         "device_that_is_no_device_name",
         [QUICKSTART, "--config.strategy=mirrored", '--config.devices=("banana",)'],
-        ["'banana'", "not a device of this machine", "/cpu:0"],
+        ["'banana'", "choose from", "cpu:0"],  # Each backend lists its own devices.
     ),
     (
         "device_that_this_machine_lacks",
         [QUICKSTART, "--config.strategy=mirrored", '--config.devices=("/gpu:99",)'],
-        ["'/gpu:99'", "not a device of this machine", "/cpu:0"],
+        ["gpu:99'", "choose from", "cpu:0"],
     ),
 ]
 
@@ -251,6 +251,10 @@ def test_outdir_that_is_not_writable(tmp_path):
     (tmp_path / "read_only").chmod(0o755)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="multi_worker is tf.distribute's: other backends refuse it before reading TF_CONFIG",
+)
 def test_multi_worker_with_a_tf_config_that_is_not_json(tmp_path):
     finished = run_command(
         QUICKSTART,
