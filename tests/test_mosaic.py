@@ -78,6 +78,13 @@ def test_all_dead_gives_an_empty_selection_and_a_warning():
     assert selection.positions == [] and "no filters" in selection.warning
 
 
+@pytest.mark.parametrize("rows, cols", [(2, 2), (0, 0)])
+def test_no_filters_tried_give_a_0x0_grid_without_a_warning(rows, cols):
+    # A shard with no share of the layer: nothing was left out, so nothing to warn about.
+    selection = mosaic.select_filters(np.zeros(0), np.zeros(0, bool), rows, cols, "top")
+    assert selection == mosaic.Selection([], 0, 0, None)
+
+
 @pytest.mark.parametrize(
     "count, grid", [(1, (1, 1)), (2, (1, 2)), (6, (2, 3)), (25, (5, 5)), (32, (6, 6)), (64, (8, 8))]
 )

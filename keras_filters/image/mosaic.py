@@ -129,7 +129,8 @@ def select_filters(
 
     Returns:
         A `Selection`. When fewer filters remain than the grid holds, the grid shrinks to the
-        largest square that they fill, and `warning` says so.
+        largest square that they fill, and `warning` says so; no filters tried give a 0x0 grid
+        without a warning.
 
     Raises:
         UsageError: For an unknown selection or an empty grid.
@@ -148,6 +149,8 @@ def select_filters(
         raise errors.UsageError(
             f"unknown selection {selection!r}; choose one of: {', '.join(SELECTIONS)}"
         )
+    if not len(losses):  # No filter tried (a shard with no share of the layer): none left out.
+        return Selection([], 0, 0)
     if rows == 0 and cols == 0:
         if automatic == "fit":
             rows, cols = fitting_grid(len(candidates))

@@ -302,22 +302,15 @@ def _render_layer(job: LayerJob, log) -> _Rendered | None:
 
 
 def render_result(settings: Settings, result, facts: dict, log) -> _Rendered:
-    """Selects the filters of a layer's result to show, stitches them, makes its record.
-
-    A result of no filters (an empty shard) shows none, in a 0x0 grid, without the warning
-    of a mosaic that had to leave filters out: there were none to show.
-    """
-    if not len(result.losses):
-        selection = mosaic.Selection([], 0, 0)
-    else:
-        selection = mosaic.select_filters(
-            result.losses,
-            ~(result.dead | result.failed),
-            settings.grid_rows,
-            settings.grid_cols,
-            settings.selection,
-            settings.automatic_grid,
-        )
+    """Selects the filters of a layer's result to show, stitches them, makes its record."""
+    selection = mosaic.select_filters(
+        result.losses,
+        ~(result.dead | result.failed),
+        settings.grid_rows,
+        settings.grid_cols,
+        settings.selection,
+        settings.automatic_grid,
+    )
     if selection.warning:
         print(f"keras-filters: warning: {selection.warning}", file=log)
     pixels = None
