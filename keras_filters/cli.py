@@ -10,7 +10,7 @@ Flags and settings are checked before TensorFlow starts, so a mistyped setting f
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from keras_filters import command_line, errors, recipes, startup
@@ -21,7 +21,7 @@ BASE_CONFIG = recipes.BASE_RECIPE
 PROGRAM = "keras-filters"
 EXIT_ALL_FAILED = 1
 EXIT_USAGE = command_line.EXIT_USAGE
-EXIT_KEYBOARD_INTERRUPT = 130
+EXIT_KEYBOARD_INTERRUPT = command_line.EXIT_KEYBOARD_INTERRUPT
 
 
 def _define_config_flag():
@@ -273,11 +273,8 @@ def run() -> None:
         argv = resolve_recipe_names(sys.argv)
     except errors.UsageError as error:
         fail(str(error))
-    try:
-        app.run(main, argv=argv, flags_parser=parse_command_line)
-    except KeyboardInterrupt:  # Ctrl-C before the run started, or a second one during it.
-        print(f"{PROGRAM}: interrupted; run the same command again to finish", file=sys.stderr)
-        sys.exit(EXIT_KEYBOARD_INTERRUPT)
+    # Ctrl-C before the run started, or a second one during it, ends in one line.
+    command_line.run_script(main, PROGRAM, parse_command_line, argv)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,15 @@ import os
 import re
 import sys
 
-from absl import flags
+from absl import app, flags
 
-from keras_filters import errors, recipes
+from keras_filters import errors, recipes, startup
 from keras_filters import settings as settings_lib
-from keras_filters.job import artifacts
+from keras_filters.job import artifacts, interruption
 
 EXIT_USAGE = 2
+EXIT_KEYBOARD_INTERRUPT = startup.EXIT_KEYBOARD_INTERRUPT
+AGAIN_TO_FINISH = "run the same command again to finish"
 
 
 def flag_words(message: str) -> str:
@@ -251,6 +253,30 @@ def script_flags_parser(program: str, *, settings_flag: str = ""):
         return remaining
 
     return parse
+
+
+def run_script(main, program: str, flags_parser, argv=None, interrupted: str = AGAIN_TO_FINISH):
+    """Runs a command's absl `main`; Ctrl-C ends it in one line on stderr, never a traceback.
+
+    A run that stopped on a signal between its chunks (`RunInterrupted`) has saved what it
+    finished, and a Ctrl-C anywhere else leaves no file half-written (files are written whole
+    or not at all), so the line says what the user can do next.
+
+    Args:
+        main: The command's `main(argv)`.
+        program: The command, as its messages name it.
+        flags_parser: The `flags_parser` for `app.run`.
+        argv: The command line; None for sys.argv. Defaults to None.
+        interrupted: What to do after a Ctrl-C. Defaults to running the same command again.
+    """
+    try:
+        app.run(main, argv=argv, flags_parser=flags_parser)
+    except interruption.RunInterrupted as stopped:
+        print(f"{program}: {stopped}; {AGAIN_TO_FINISH}", file=sys.stderr)
+        sys.exit(stopped.exit_code)
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted; {interrupted}", file=sys.stderr)
+        sys.exit(EXIT_KEYBOARD_INTERRUPT)
 
 
 def refuse_undeclared_overrides(program: str) -> None:

@@ -4,6 +4,8 @@ import contextlib
 import os
 import sys
 
+EXIT_KEYBOARD_INTERRUPT = 130  # 128 + SIGINT, as a shell reports a process that Ctrl-C ended.
+
 
 @contextlib.contextmanager
 def quiet_stderr():
@@ -47,3 +49,14 @@ def import_backend_quietly() -> None:
         from keras_filters import backends
 
         backends.current().probe_devices()  # The CUDA probe logs on first use, not import.
+
+
+def import_backend_for_command(program: str) -> None:
+    """`import_backend_quietly` for a command: a Ctrl-C while the backend loads (seconds, before
+    the command has done anything) ends it in one line on stderr with exit code 130, not an
+    import traceback. `program` names the command in that line."""
+    try:
+        import_backend_quietly()
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted while Keras was loading; nothing was done", file=sys.stderr)
+        sys.exit(EXIT_KEYBOARD_INTERRUPT)

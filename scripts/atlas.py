@@ -17,10 +17,10 @@ input, 128 + N when signal N stopped the run.
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from keras_filters import cli, errors, startup
+from keras_filters import cli, command_line, errors, startup
 from keras_filters import settings as settings_lib
 from keras_filters.job import artifacts
 
@@ -83,11 +83,8 @@ def run() -> None:
         argv = cli.resolve_recipe_names(sys.argv)
     except errors.UsageError as error:
         fail(str(error))
-    try:
-        app.run(main, argv=argv, flags_parser=cli.recipe_command_line_parser(PROGRAM))
-    except KeyboardInterrupt:  # Ctrl-C outside a layer's chunks (loading, examples, pages).
-        print(f"{PROGRAM}: interrupted; run the same command again to finish", file=sys.stderr)
-        sys.exit(cli.EXIT_KEYBOARD_INTERRUPT)
+    # Ctrl-C outside a layer's chunks (loading, examples, pages) ends in one line.
+    command_line.run_script(main, PROGRAM, cli.recipe_command_line_parser(PROGRAM), argv)
 
 
 if __name__ == "__main__":

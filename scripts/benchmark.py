@@ -8,9 +8,11 @@ import sys
 
 from keras_filters import startup
 
-startup.import_backend_quietly()
+PROGRAM = "benchmark"
 
-from absl import app, flags  # noqa: E402
+startup.import_backend_for_command(PROGRAM)
+
+from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from keras_filters import command_line  # noqa: E402
@@ -19,7 +21,6 @@ from keras_filters import command_line  # noqa: E402
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPOSITORY)
 
-PROGRAM = "benchmark"
 
 command_line.refuse_undeclared_overrides(PROGRAM)
 _CONFIG = config_flags.DEFINE_config_file(
@@ -94,4 +95,6 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM, settings_flag="file"))
+    command_line.run_script(
+        main, PROGRAM, command_line.script_flags_parser(PROGRAM, settings_flag="file")
+    )

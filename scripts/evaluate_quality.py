@@ -18,10 +18,10 @@ the scores are written, 2 for bad input (reported in one line).
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from keras_filters import cli, errors, startup
+from keras_filters import cli, command_line, errors, startup
 from keras_filters import settings as settings_lib
 
 PROGRAM = "evaluate_quality"
@@ -68,7 +68,7 @@ def run() -> None:
         argv = cli.resolve_recipe_names(sys.argv)
     except errors.UsageError as error:
         fail(str(error))
-    app.run(main, argv=argv, flags_parser=cli.recipe_command_line_parser(PROGRAM))
+    command_line.run_script(main, PROGRAM, cli.recipe_command_line_parser(PROGRAM), argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import os
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from keras_filters import command_line, errors, startup  # noqa: E402
 
@@ -46,4 +46,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM))
+    command_line.run_script(main, PROGRAM, command_line.script_flags_parser(PROGRAM))

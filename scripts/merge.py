@@ -14,13 +14,13 @@ import sys
 
 from keras_filters import startup
 
-startup.import_backend_quietly()
+PROGRAM = "merge"
 
-from absl import app, flags  # noqa: E402
+startup.import_backend_for_command(PROGRAM)
+
+from absl import flags  # noqa: E402
 
 from keras_filters import command_line  # noqa: E402
-
-PROGRAM = "merge"
 
 _OUTDIR = flags.DEFINE_string("outdir", None, "Folder for the merged mosaic and run.json.")
 
@@ -47,4 +47,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM))
+    command_line.run_script(main, PROGRAM, command_line.script_flags_parser(PROGRAM))

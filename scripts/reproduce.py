@@ -17,14 +17,14 @@ import sys
 
 from keras_filters import startup
 
-startup.import_backend_quietly()
+PROGRAM = "reproduce"
 
-from absl import app, flags  # noqa: E402
+startup.import_backend_for_command(PROGRAM)
+
+from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from keras_filters import command_line, settings  # noqa: E402
-
-PROGRAM = "reproduce"
 
 command_line.refuse_undeclared_overrides(PROGRAM)
 _CONFIG = config_flags.DEFINE_config_dict(
@@ -63,4 +63,6 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM, settings_flag="dict"))
+    command_line.run_script(
+        main, PROGRAM, command_line.script_flags_parser(PROGRAM, settings_flag="dict")
+    )

@@ -16,14 +16,16 @@ import time
 
 from keras_filters import command_line, startup
 
-startup.import_backend_quietly()  # TensorFlow's start-up lines would bury a one-line error.
+PROGRAM = "train_demo_model"
+
+# TensorFlow's start-up lines would bury a one-line error.
+startup.import_backend_for_command(PROGRAM)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-PROGRAM = "train_demo_model"
 IMAGE_SIZE = 32
 CLASS_NAMES = (
     "horizontal_stripes",
@@ -240,4 +242,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM))
+    command_line.run_script(main, PROGRAM, command_line.script_flags_parser(PROGRAM))

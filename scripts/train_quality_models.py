@@ -26,15 +26,16 @@ import time
 
 from keras_filters import command_line, startup
 
-startup.import_backend_quietly()  # TensorFlow's start-up lines would bury a one-line error.
+PROGRAM = "train_quality_models"
+
+# TensorFlow's start-up lines would bury a one-line error.
+startup.import_backend_for_command(PROGRAM)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from keras_filters.job import artifacts  # noqa: E402
-
-PROGRAM = "train_quality_models"
 
 _KIND = flags.DEFINE_enum("kind", None, ["rgb", "grey"], "Which model to train.")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to save it (.keras).")
@@ -431,4 +432,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["kind", "output"])
-    app.run(main, flags_parser=command_line.script_flags_parser(PROGRAM))
+    command_line.run_script(main, PROGRAM, command_line.script_flags_parser(PROGRAM))

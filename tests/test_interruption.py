@@ -11,7 +11,8 @@ import pytest
 from conftest import REPO_ROOT, command_environment, command_line, run_command
 from signals import SignalOnLine
 
-from keras_filters import errors
+from keras_filters import command_line as commands
+from keras_filters import errors, startup
 from keras_filters.job import interruption, resume
 from keras_filters.job import run as runner
 
@@ -234,3 +235,45 @@ def test_panels_resume_through_the_same_path_as_one_layer(tmp_path):
     final = json.loads((interrupted / "run.json").read_text())
     assert [panel["layer"] for panel in final["panels"]] == ["conv1", "conv2"]
     assert final["complete"] is True
+
+
+def _raise(exception):
+    def main(argv):
+        raise exception
+
+    return main
+
+
+@pytest.mark.parametrize(
+    "exception, message",
+    [
+        (KeyboardInterrupt(), "merge: interrupted; run the same command again to finish"),
+        (
+            interruption.RunInterrupted(signal.SIGINT, 3, 8),
+            "merge: interrupted by SIGINT after 3 of 8 filters; run the same command again to "
+            "finish",
+        ),
+    ],
+)
+def test_a_command_stopped_by_ctrl_c_ends_in_one_line_with_code_130(
+    exception, message, monkeypatch, capsys
+):
+    # absl registers its flags once a process: here app.run only calls main.
+    monkeypatch.setattr(commands.app, "run", lambda main, argv, flags_parser: main(argv))
+    with pytest.raises(SystemExit) as ended:
+        commands.run_script(_raise(exception), "merge", None, argv=["merge"])
+    assert ended.value.code == 130
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_ctrl_c_while_keras_loads_ends_in_one_line(monkeypatch, capsys):
+    def interrupted_import():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(startup, "import_backend_quietly", interrupted_import)
+    with pytest.raises(SystemExit) as ended:
+        startup.import_backend_for_command("merge")
+    assert ended.value.code == 130
+    assert capsys.readouterr().err == (
+        "merge: interrupted while Keras was loading; nothing was done\n"
+    )

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -136,3 +137,58 @@ def test_gallery_accumulates_figures_of_earlier_calls_and_takes_table_names(tmp_
     assert "<code>seed=3</code>" in page  # each figure says what it ran with over its recipe
     names = [figure.name for figure in reproduce.select_figures(["dlwp1", "kerasio"])]
     assert names == [f"dlwp1_block{block}_conv1" for block in range(1, 5)] + ["kerasio"]
+
+
+def test_interrupted_reproduce_ends_in_one_line_and_the_same_command_keeps_finished_figures(
+    tmp_path,
+):
+    arguments = [
+        sys.executable,
+        os.path.join(REPO_ROOT, "scripts", "reproduce.py"),
+        "--figures=dlwp1_single,dlwp2_single",
+        "--config.weights=none",
+        "--config.num_steps=1",
+        "--config.progress=false",
+        f"--outdir={tmp_path}",
+    ]
+    environment = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    process = subprocess.Popen(
+        arguments, cwd=REPO_ROOT, env=environment, stderr=subprocess.PIPE, text=True
+    )
+    lines = []
+    for line in process.stderr:  # Ctrl-C once the first figure is done and the second begins.
+        lines.append(line)
+        if "figure 2/2: dlwp2_single" in line:
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == 130, "".join(lines) + rest
+    last_lines = rest.strip().splitlines()
+    assert len(last_lines) == 1 and last_lines[0].startswith("reproduce: interrupted"), rest
+    assert "run the same command again to finish" in rest
+    first_record = (tmp_path / "dlwp1_single" / "run.json").read_text()
+    assert not (tmp_path / "index.html").exists()
+
+    again = subprocess.run(
+        arguments, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    assert "figure 1/2: dlwp1_single is already done" in again.stderr
+    assert "figure 2/2: dlwp2_single\n" in again.stderr
+    assert (tmp_path / "dlwp1_single" / "run.json").read_text() == first_record  # Not rerun.
+    assert json.loads((tmp_path / "dlwp2_single" / "run.json").read_text())["complete"] is True
+    assert (tmp_path / "index.html").read_text().count("<section") == 2
+
+
+def test_a_finished_figure_is_kept_only_for_the_same_settings(tmp_path):
+    figure = reproduce.select_figures(["dlwp1_single"])[0]
+    _, settings = reproduce.figure_settings(figure, {"weights": "none", "num_steps": 1})
+    folder = str(tmp_path / figure.name)
+    assert reproduce.finished_record(folder, settings) is None  # Nothing there yet.
+    record = reproduce.job.run(folder, settings, log=open(os.devnull, "w"))
+    written = json.loads((tmp_path / figure.name / "run.json").read_text())
+    assert written["seconds"] == record["seconds"]
+    assert reproduce.finished_record(folder, settings) == written
+    assert reproduce.finished_record(folder, settings.replace(num_steps=2)) is None
+    os.remove(os.path.join(folder, record["mosaic"]["file"]))
+    assert reproduce.finished_record(folder, settings) is None  # Its mosaic is gone.

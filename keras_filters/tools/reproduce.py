@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from keras_filters import errors, recipes
 from keras_filters import settings as settings_lib
-from keras_filters.job import artifacts
+from keras_filters.job import artifacts, resume
 from keras_filters.job import run as job
 
 CONFIGS_FOLDER = recipes.CONFIGS_FOLDER
@@ -143,7 +143,10 @@ def reproduce(
     """Runs every figure into `outdir/<figure name>/` and writes `outdir/index.html`.
 
     Every config is loaded and checked, and every figure's folder, before the first run, so
-    that a bad name, setting or folder fails before any work is done.
+    that a bad name, setting or folder fails before any work is done. A figure whose folder
+    already holds its finished run, with the same settings, is kept, not run again: running
+    the same command after an interruption goes on where it stopped (the interrupted figure
+    itself resumes from its saved chunks).
 
     Args:
         outdir: The output folder.
@@ -164,9 +167,19 @@ def reproduce(
         artifacts.check_outdir(os.path.join(outdir, figure.name))
     rendered = []
     for number, (figure, title, settings) in enumerate(planned, start=1):
+        folder = os.path.join(outdir, figure.name)
+        record = finished_record(folder, settings)
+        if record is not None:
+            print(
+                f"{PROGRAM}: figure {number}/{len(planned)}: {figure.name} is already done in "
+                f"{folder}; kept",
+                file=log,
+            )
+            rendered.append(RenderedFigure(figure, title, settings, record, dict(overrides)))
+            continue
         print(f"{PROGRAM}: figure {number}/{len(planned)}: {figure.name}", file=log)
         try:
-            record = job.run(os.path.join(outdir, figure.name), settings, log=log)
+            record = job.run(folder, settings, log=log)
         except errors.UsageError as error:
             raise errors.UsageError(f"figure {figure.name!r}: {error}") from None
         rendered.append(RenderedFigure(figure, title, settings, record, dict(overrides)))
@@ -174,6 +187,24 @@ def reproduce(
     page = index_html(rendered_figures(outdir, known), outdir)
     artifacts.write_text(os.path.join(outdir, INDEX_FILE), page)
     return rendered
+
+
+def finished_record(folder: str, settings: settings_lib.Settings) -> dict | None:
+    """The record of a finished run of exactly `settings` in `folder`, or None: none there, one
+    cut short, one of other settings, or files that cannot be read (then the figure runs)."""
+    try:
+        with open(os.path.join(folder, job.RUN_FILE), encoding="utf-8") as file:
+            record = json.load(file)
+        same = settings_lib.Settings.create(record["settings"]).to_dict() == settings.to_dict()
+        mosaic_file = record["mosaic"]["file"]
+        complete = record["complete"] is True
+    except (OSError, ValueError, KeyError, TypeError):  # UsageError is a ValueError.
+        return None
+    if not (same and complete) or os.path.isdir(os.path.join(folder, resume.PROGRESS_FOLDER)):
+        return None
+    if mosaic_file and not os.path.isfile(os.path.join(folder, mosaic_file)):
+        return None
+    return record
 
 
 def rendered_figures(outdir: str, figures: Sequence[Figure] = FIGURES) -> list[RenderedFigure]:
