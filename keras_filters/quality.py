@@ -444,8 +444,8 @@ def score(
         `QualityScores`.
 
     Raises:
-        ValueError: When the inputs are not one image per filter, or a filter or the range
-            cannot be used.
+        ValueError: When the inputs are not one finite image per filter, or a filter or the
+            range cannot be used.
     """
     filters = [int(index) for index in filter_indices]
     inputs = np.asarray(inputs, np.float32)
@@ -453,6 +453,12 @@ def score(
         raise ValueError(
             f"Expected one image (height, width, channels) per filter: {len(filters)} filters; "
             f"got inputs of shape {inputs.shape}"
+        )
+    not_finite = [index for index, image in zip(filters, inputs) if not np.isfinite(image).all()]
+    if not_finite:
+        raise ValueError(
+            f"the images of filters {not_finite} hold NaN or infinite values (a failed "
+            "optimization): there is nothing to score in them"
         )
     low, high = input_range
     inputs, outside = clip_to_range(inputs, low, high)

@@ -184,6 +184,10 @@ def test_bad_inputs_name_the_problem():
         )
     with pytest.raises(ValueError, match="high > low"):
         quality.clip_to_range(IMAGES, 1.0, 1.0)
+    failed = IMAGES.copy()
+    failed[1, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"images of filters \[1\] hold NaN or infinite"):
+        quality.score(colour_model(), "colours", [0, 1, 2, 3], failed, (0.0, 1.0))
 
 
 # --- Natural crops and gain, with and without scikit-image.
@@ -369,6 +373,11 @@ def save_inputs(path, inputs, filter_indices, layer="conv"):
         (np.zeros((8, 8, 3)), np.array([0]), "inputs of shape (8, 8, 3)"),
         (np.zeros((0, 8, 8, 3)), np.zeros(0, int), "at least one"),
         (np.zeros((1, 8, 6, 3)), np.array([0]), "expected square images"),
+        (
+            np.stack([np.zeros((8, 8, 3)), np.full((8, 8, 3), np.nan)]),
+            np.array([3, 5]),
+            "NaN or infinite values in the images of filters [5]; expected finite images",
+        ),
     ],
 )
 def test_saved_inputs_that_are_not_one_image_per_filter_are_refused(

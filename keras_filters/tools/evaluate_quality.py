@@ -48,7 +48,7 @@ def read_inputs(path: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
 
     Raises:
         UsageError: For an unreadable file, one without those arrays, one of another layer, or
-            arrays that are not one square image and one integer index per filter.
+            arrays that are not one finite square image and one integer index per filter.
     """
     try:
         with np.load(path) as saved:
@@ -75,6 +75,12 @@ def read_inputs(path: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
         raise errors.UsageError(
             f"inputs={path!r} holds filter_indices of shape {filter_indices.shape} and type "
             f"{filter_indices.dtype}; expected one integer per image: {len(inputs)}"
+        )
+    not_finite = ~np.isfinite(inputs).all(axis=(1, 2, 3))
+    if not_finite.any():
+        raise errors.UsageError(
+            f"inputs={path!r} holds NaN or infinite values in the images of filters "
+            f"{filter_indices[not_finite].tolist()}; expected finite images to score"
         )
     values, counts = np.unique(filter_indices, return_counts=True)
     repeated = values[counts > 1]
