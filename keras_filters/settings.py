@@ -843,6 +843,20 @@ def _check_combinations(values: dict) -> None:
             "larger image_size"
         )
     _check_transforms(values["transforms"], first)
+    strategy = values["strategy"]
+    if values["devices"] and strategy != "mirrored":
+        # Without this, a forgotten strategy runs on one device without a word.
+        raise errors.UsageError(
+            f"devices={show(values['devices'])} names the devices of strategy='mirrored'; "
+            f"strategy={show(strategy)} does not use it: set strategy='mirrored', or leave "
+            "devices out"
+        )
+    if values["tpu_address"] and strategy != "tpu":
+        raise errors.UsageError(
+            f"tpu_address={show(values['tpu_address'])} names the TPU of strategy='tpu'; "
+            f"strategy={show(strategy)} does not use it: set strategy='tpu', or leave "
+            "tpu_address out"
+        )
     if values["shard_index"] >= values["num_shards"]:
         raise errors.UsageError(
             f"shard_index={values['shard_index']} is out of range for num_shards="

@@ -15,7 +15,7 @@ from conftest import SMALL_RUN, command_environment
 from PIL import Image
 from signals import SignalOnLine
 
-from keras_filters import quality
+from keras_filters import errors, quality
 from keras_filters import settings as settings_lib
 from keras_filters.atlas import build, site
 from keras_filters.job import artifacts, interruption
@@ -388,3 +388,11 @@ def test_each_filter_page_shows_the_quality_measures_of_its_own_image(tmp_path):
         assert f"<th>Robustness</th><td>{entry['robustness']:.4g}</td>" in text
         assert f"<th>High-frequency fraction</th><td>{entry['high_frequency']:.4g}</td>" in text
     assert any(0 < value < 1 for value in robust), robust  # not only dead or capped filters
+
+
+def test_panel_layers_are_refused_before_anything_is_written(tmp_path):
+    outdir = tmp_path / "site"
+    settings = settings_lib.Settings.create(SMALL_RUN, panel_layers=("conv1", "conv3"))
+    with pytest.raises(errors.UsageError, match=r"panel_layers=\('conv1', 'conv3'\) stacks"):
+        build.build_atlas(str(outdir), settings, log=open(os.devnull, "w"))
+    assert not outdir.exists()

@@ -109,8 +109,8 @@ def test_index_escapes_model_layer_and_setting_values(tmp_path):
         "    return config\n"
     )
     figure = reproduce.Figure("hostile", str(config_path), "<b>a source</b>")
-    # A text setting this run does not read (a saved model takes no weights setting).
-    overrides = {"progress": False, "tpu_address": "<i>none</i>"}
+    # A text setting this run does not read (it is the atlas's).
+    overrides = {"progress": False, "examples_dir": "<i>none</i>"}
     rendered = reproduce.reproduce(str(tmp_path / "out"), [figure], overrides)
     assert rendered[0].record["layer"] == SCRIPT_TAG + "/conv"
     assert rendered[0].record["model"] == IMAGE_MODEL

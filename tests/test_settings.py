@@ -86,6 +86,20 @@ def test_python_api_reports_in_python_words():
             "weights='vgg16.weights.h5' is for a Keras Applications model",
         ),
         (dict(atlas_layers=("a", "b", "a")), "layer 'a' appears twice in atlas_layers"),
+        (
+            dict(devices=("/gpu:0", "/gpu:1")),
+            "devices=('/gpu:0', '/gpu:1') names the devices of strategy='mirrored'; "
+            "strategy='default' does not use it",
+        ),
+        (
+            dict(strategy="tpu", devices=("/gpu:0",)),
+            "strategy='tpu' does not use it: set strategy='mirrored'",
+        ),
+        (
+            dict(strategy="mirrored", tpu_address="grpc://10.0.0.2:8470"),
+            "tpu_address='grpc://10.0.0.2:8470' names the TPU of strategy='tpu'; "
+            "strategy='mirrored' does not use it",
+        ),
     ],
 )
 def test_bad_setting_names_its_value(overrides, message):

@@ -39,7 +39,7 @@ from keras_filters.atlas import site
 from keras_filters.job import artifacts, batching, interruption, merge
 from keras_filters.job import run as job
 from keras_filters.model import extractor, input_range
-from keras_filters.settings import Settings
+from keras_filters.settings import Settings, show
 
 ATLAS_FILE = "atlas.json"
 LAYERS_FOLDER = "layers"
@@ -157,6 +157,12 @@ def build_atlas(
             all the layers (with shards, this shard's share of each).
     """
     log = log if log is not None else sys.stderr
+    if settings.panel_layers:
+        raise errors.UsageError(
+            f"panel_layers={show(settings.panel_layers)} stacks layers into one "
+            "mosaic of keras-filters; the atlas gives each layer a page of its own: list them "
+            "in atlas_layers"
+        )
     artifacts.check_outdir(outdir)
     model = pipeline.load_model(settings.model, settings)
     settings, note = pipeline.fit_input_size(model, settings, image_size_given)
