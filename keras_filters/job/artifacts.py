@@ -1,6 +1,7 @@
 """Writes the run's files atomically (a temporary file in the same folder, then a rename), and
 checks before a run that its output folder can be written."""
 
+import glob
 import json
 import os
 import tempfile
@@ -9,6 +10,18 @@ import numpy as np
 from PIL import Image
 
 from keras_filters import errors
+
+TEMPORARY_PREFIX = ".tmp-"
+
+
+def remove_temporaries(*folders: str) -> None:
+    """Removes the temporary files that `save_atomically` left in `folders` when its process was
+    killed mid-write (kill -9, a power cut): they are never renamed, and a finished run must
+    leave only its own files. Missing folders are passed over."""
+    for folder in folders:
+        for path in glob.glob(os.path.join(glob.escape(folder), TEMPORARY_PREFIX + "*")):
+            if os.path.isfile(path):
+                os.remove(path)
 
 
 def save_atomically(path: str, save) -> None:
@@ -19,7 +32,9 @@ def save_atomically(path: str, save) -> None:
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    handle, temporary = tempfile.mkstemp(
+        dir=folder, prefix=TEMPORARY_PREFIX, suffix=os.path.basename(path)
+    )
     os.close(handle)
     try:
         save(temporary)

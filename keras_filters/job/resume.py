@@ -12,6 +12,7 @@ import json
 import numbers
 import os
 import shutil
+import zipfile
 
 import numpy as np
 
@@ -29,6 +30,8 @@ RECORD_VERSION = 2
 EXECUTION_SETTINGS = ("batch_size", "progress", "save_tiles")
 
 CHUNK_FIELDS = ("keys", "inputs", "losses", "loss_history", "failed_step")
+# What np.load raises for a chunk file cut short (a kill -9 mid-write, a full disk).
+UNREADABLE_CHUNK = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def weights_digest(weights) -> str:
@@ -96,10 +99,13 @@ class ProgressStore:
 
     Args:
         outdir: The run's output folder.
+        part: The subfolder of one layer of a run of several panel layers ("panel_00", …);
+            empty for a one-layer run. Defaults to "".
     """
 
     def __init__(self, outdir: str, part: str = ""):
         self.outdir = outdir
+        self.part = part
         self.root = os.path.join(outdir, PROGRESS_FOLDER)
         self.folder = os.path.join(self.root, part) if part else self.root
         self.record_path = os.path.join(self.folder, RECORD_FILE)
@@ -117,6 +123,7 @@ class ProgressStore:
                 record = json.load(file)
             if record.get("version") != RECORD_VERSION:
                 raise ValueError(f"record version {record.get('version')!r}")
+            _check_record(record)
             return record
         except (OSError, ValueError, AttributeError) as error:
             raise errors.UsageError(
@@ -135,12 +142,15 @@ class ProgressStore:
             raise errors.UsageError(
                 f"outdir {self.outdir!r} holds an unfinished run with other settings "
                 f"({_differences(record['identity'], identity)}); rerun with its settings "
-                f"(--resume takes them), use another --outdir, or delete {self.folder!r} to "
-                "start over"
+                f"(keras-filters --resume takes them), use another --outdir, or delete "
+                f"{self.folder!r} to start over"
             )
 
     def start(self, identity: dict, settings: dict, filter_indices, batch_size: int) -> dict:
-        """Writes the record of a new run: the first file the run writes."""
+        """Writes the record of a new run: the first file the run writes. Chunk files left by a
+        run whose record is gone are removed first: they may hold other settings' results."""
+        for path in glob.glob(os.path.join(self.folder, "chunk_*.npz")):
+            os.remove(path)
         record = {
             "version": RECORD_VERSION,
             "identity": identity,
@@ -169,7 +179,7 @@ class ProgressStore:
             try:
                 with np.load(path, allow_pickle=False) as data:
                     chunk = render.ChunkResult(**{field: data[field] for field in CHUNK_FIELDS})
-            except (OSError, ValueError, KeyError):
+            except UNREADABLE_CHUNK:
                 continue
             if list(chunk.keys) == list(chunk_filters):
                 done[number] = chunk
@@ -188,6 +198,65 @@ class ProgressStore:
     def remove(self) -> None:
         """Removes the progress folder (every part) once the run's files are written."""
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _check_record(record: dict) -> None:
+    """Raises ValueError unless `record` has the fields, and their types, that a resume reads."""
+    if not isinstance(record.get("identity"), dict) or not isinstance(record.get("settings"), dict):
+        raise ValueError("no identity or settings")
+    indices, batch_size = record.get("filter_indices"), record.get("batch_size")
+    if not isinstance(indices, list) or not all(type(index) is int for index in indices):
+        raise ValueError(f"filter_indices {indices!r}")
+    if type(batch_size) is not int or batch_size < 1:
+        raise ValueError(f"batch_size {batch_size!r}")
+    chunks_done, filters_done = record.get("chunks_done"), record.get("filters_done")
+    if not isinstance(chunks_done, list) or type(filters_done) is not int:
+        raise ValueError("no chunks_done or filters_done")
+
+
+def stored_parts(outdir: str) -> list[str]:
+    """The parts of `outdir`'s progress folder that hold a record: "" for a one-layer run's,
+    "panel_00", "panel_01", … for a run of several panel layers."""
+    root = os.path.join(outdir, PROGRESS_FOLDER)
+    parts = [""] if os.path.exists(os.path.join(root, RECORD_FILE)) else []
+    found = glob.glob(os.path.join(root, "*", RECORD_FILE))
+    return parts + sorted(os.path.basename(os.path.dirname(path)) for path in found)
+
+
+def check_layout(outdir: str, parts: list[str]) -> None:
+    """Refuses a run whose progress parts are not those of the unfinished run in `outdir`: a
+    one-layer run where a run of panel layers stopped, or the reverse. Each would start over
+    and, once finished, remove the other's saved chunks.
+
+    Args:
+        outdir: The run's output folder.
+        parts: The parts this run keeps (see `stored_parts`).
+
+    Raises:
+        UsageError: Naming what the outdir holds.
+    """
+    stored = stored_parts(outdir)
+    if stored and ("" in stored) != ("" in parts):
+        kind = "one layer" if "" in stored else "several panel layers"
+        raise errors.UsageError(
+            f"outdir {outdir!r} holds an unfinished run of {kind} (panel_layers differs); rerun "
+            "with its settings (keras-filters --resume takes them), use another --outdir, or "
+            f"delete {os.path.join(outdir, PROGRESS_FOLDER)!r} to start over"
+        )
+
+
+def unfinished_settings_differ(outdir: str, settings: dict) -> str:
+    """How the settings of an unfinished run in `outdir` differ from `settings` (those that
+    decide the results); empty when they agree or there is no unfinished run. Lets a command
+    that runs many folders (the atlas, reproduce) refuse before it runs any of them."""
+    try:
+        recorded = recorded_settings(outdir)
+    except errors.UsageError:
+        return ""  # The run itself reports an unreadable record, in the same words.
+    if recorded is None:
+        return ""
+    no_weights = {"weights_sha256": "", "versions": {}}
+    return _differences(run_identity(recorded, **no_weights), run_identity(settings, **no_weights))
 
 
 def recorded_settings(outdir: str) -> dict | None:

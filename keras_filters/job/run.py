@@ -119,6 +119,8 @@ def _run(
     model = pipeline.load_model(settings.model, settings, placement)
     settings, note = pipeline.fit_input_size(model, settings, image_size_given)
     jobs = _plan_layers(outdir, model, settings, placement)
+    resume.check_layout(outdir, [job.store.part for job in jobs])
+    artifacts.remove_temporaries(outdir, os.path.join(outdir, TILES_FOLDER))
     for job in jobs:
         _start_or_resume(job, settings, resume_only)
     finished = sum(len(job.layout[number]) for job in jobs for number in job.done)
