@@ -13,7 +13,6 @@ out/figures/index.html.
 """
 
 import os
-import sys
 
 from keras_filters import startup
 
@@ -39,8 +38,7 @@ _FIGURES = flags.DEFINE_list("figures", [], "Figures to render (comma-separated)
 def main(argv) -> None:
     """Renders the chosen figures and writes the index."""
     if len(argv) > 1:
-        print(f"{PROGRAM}: error: unexpected argument {argv[1]!r}", file=sys.stderr)
-        sys.exit(2)
+        command_line.fail(f"unexpected argument {argv[1]!r}", PROGRAM)
     import keras
 
     from keras_filters import errors
@@ -57,8 +55,7 @@ def main(argv) -> None:
         figures = reproduce.select_figures(_FIGURES.value)
         reproduce.reproduce(_OUTDIR.value, figures, overrides)
     except errors.UsageError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        command_line.fail(str(error), PROGRAM)  # In flag words: --config.border=2.
     print(f"wrote {os.path.join(_OUTDIR.value, reproduce.INDEX_FILE)} ({len(figures)} figures)")
 
 

@@ -2,6 +2,7 @@
 hostile layer name, and each filter's quality measures."""
 
 import io
+import json
 import os
 import re
 import signal
@@ -18,7 +19,7 @@ from signals import SignalOnLine
 from keras_filters import errors, quality
 from keras_filters import settings as settings_lib
 from keras_filters.atlas import build, site
-from keras_filters.job import artifacts, interruption
+from keras_filters.job import artifacts, interruption, resume
 from keras_filters.job import run as job
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -396,3 +397,47 @@ def test_panel_layers_are_refused_before_anything_is_written(tmp_path):
     with pytest.raises(errors.UsageError, match=r"panel_layers=\('conv1', 'conv3'\) stacks"):
         build.build_atlas(str(outdir), settings, log=open(os.devnull, "w"))
     assert not outdir.exists()
+
+
+def test_examples_that_cannot_be_read_are_refused_before_the_first_layer(tmp_path):
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "a.jpg").write_text("not a picture")
+    (examples / "b.png").write_bytes(b"\x89PNG cut short")
+    outdir = tmp_path / "site"
+    settings = small_settings(small_model_file(str(tmp_path)), examples_dir=str(examples))
+    with pytest.raises(errors.UsageError, match="none of its 2 image files can be read") as raised:
+        build.build_atlas(str(outdir), settings, log=open(os.devnull, "w"))
+    assert "a.jpg" in str(raised.value) and "\n" not in str(raised.value)
+    assert not outdir.exists()
+
+
+def test_an_unfinished_layer_of_other_settings_is_refused_before_any_layer_runs(tmp_path):
+    path = small_model_file(str(tmp_path))
+    outdir = tmp_path / "site"
+    settings = small_settings(path, atlas_layers=("conv_a", "conv_b"))
+    earlier = build.layer_settings(settings, "conv_b").replace(num_steps=3)
+    stopped = outdir / build.LAYERS_FOLDER / site.layer_folder(1, "conv_b")
+    resume.ProgressStore(str(stopped)).start({}, earlier.to_dict(), [0], 1)
+    with pytest.raises(errors.UsageError) as raised:
+        build.build_atlas(str(outdir), settings, log=open(os.devnull, "w"))
+    assert str(raised.value).startswith("layer 'conv_b': ")
+    assert "num_steps: 3 there, 2 now" in str(raised.value)
+    assert os.listdir(outdir / build.LAYERS_FOLDER) == [stopped.name]  # conv_a did not run.
+
+
+def test_saved_files_cut_short_or_of_another_kind_are_made_again(tmp_path):
+    path = small_model_file(str(tmp_path))
+    outdir = tmp_path / "site"
+    settings = small_settings(path, atlas_layers=("conv_a", "conv_b"))
+    first = build.build_atlas(str(outdir), settings, log=open(os.devnull, "w"))
+    layers = outdir / build.LAYERS_FOLDER
+    conv_a = layers / site.layer_folder(0, "conv_a")
+    conv_b = layers / site.layer_folder(1, "conv_b")
+    measures = (conv_a / build.MEASURES_FILE).read_text()
+    (conv_a / build.MEASURES_FILE).write_text(measures[: len(measures) // 2])
+    (conv_b / job.RUN_FILE).write_text("[]")
+    again = build.build_atlas(str(outdir), settings, log=open(os.devnull, "w"))
+    assert (again.num_filters, again.num_dead) == (first.num_filters, first.num_dead)
+    assert json.loads((conv_a / build.MEASURES_FILE).read_text()) == json.loads(measures)
+    assert json.loads((conv_b / job.RUN_FILE).read_text())["complete"] is True

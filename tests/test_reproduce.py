@@ -12,6 +12,7 @@ from conftest import REPO_ROOT
 from PIL import Image
 
 from keras_filters import errors
+from keras_filters.job import resume
 from keras_filters.tools import reproduce
 
 SCRIPT_TAG = "<script>alert(1)</script>"
@@ -192,3 +193,26 @@ def test_a_finished_figure_is_kept_only_for_the_same_settings(tmp_path):
     assert reproduce.finished_record(folder, settings.replace(num_steps=2)) is None
     os.remove(os.path.join(folder, record["mosaic"]["file"]))
     assert reproduce.finished_record(folder, settings) is None  # Its mosaic is gone.
+
+
+def test_an_unfinished_figure_of_other_settings_is_refused_before_any_figure_runs(tmp_path):
+    first, second = reproduce.select_figures(["dlwp1_single", "dlwp2_single"])
+    overrides = {"weights": "none", "num_steps": 1, "progress": False}
+    _, earlier = reproduce.figure_settings(second, dict(overrides, num_steps=5))
+    stopped_folder = tmp_path / second.name
+    resume.ProgressStore(str(stopped_folder)).start({}, earlier.to_dict(), [0], 1)
+    with pytest.raises(errors.UsageError) as raised:
+        reproduce.reproduce(str(tmp_path), [first, second], overrides)
+    message = str(raised.value)
+    assert message.startswith("figure 'dlwp2_single': ") and "num_steps: 5 there, 1 now" in message
+    assert sorted(os.listdir(tmp_path)) == [second.name]  # The first figure did not run.
+
+
+def test_the_index_leaves_out_a_figure_whose_run_was_interrupted(tmp_path):
+    figure = reproduce.select_figures(["dlwp1_single"])[0]
+    reproduce.reproduce(str(tmp_path), [figure], {"weights": "none", "num_steps": 1})
+    assert [item.figure for item in reproduce.rendered_figures(str(tmp_path))] == [figure]
+    path = tmp_path / figure.name / "run.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(record, complete=False, interrupted="SIGINT")))
+    assert reproduce.rendered_figures(str(tmp_path)) == []

@@ -36,7 +36,7 @@ from keras_filters import errors, pipeline, quality
 from keras_filters.atlas import examples as examples_lib
 from keras_filters.atlas import receptive_field as receptive_field_lib
 from keras_filters.atlas import site
-from keras_filters.job import artifacts, batching, interruption, merge
+from keras_filters.job import artifacts, batching, interruption, merge, resume
 from keras_filters.job import run as job
 from keras_filters.model import extractor, input_range
 from keras_filters.settings import Settings, show
@@ -104,6 +104,8 @@ def _finished_record(folder: str, settings: Settings) -> dict | None:
     try:
         record = artifacts.read_json(path)
     except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):  # Written by something else: the layer runs again.
         return None
     if record.get("complete") and record.get("settings") == _plain(settings.to_dict()):
         return record
@@ -175,9 +177,12 @@ def build_atlas(
     if settings.examples_dir:
         try:
             image_files = examples_lib.list_images(settings.examples_dir)
+            examples_lib.check_readable(image_files, settings.examples_dir)
         except ValueError as error:
             raise errors.UsageError(str(error)) from None
     folders = [site.layer_folder(position, info.name) for position, info in enumerate(infos)]
+    for info, folder in zip(infos, folders, strict=True):
+        _check_no_other_unfinished_run(outdir, settings, info.name, folder)
     records = []
     to_run = [_filters_to_run(model, settings, info) for info in infos]
     total = sum(to_run)
@@ -277,6 +282,34 @@ def _filters_to_run(model, settings: Settings, info) -> int:
     return len(shard)
 
 
+def _run_folder(outdir: str, settings: Settings, folder: str) -> str:
+    """Where a layer's run writes: its folder, or this shard's folder inside it."""
+    layer_outdir = os.path.join(outdir, LAYERS_FOLDER, folder)
+    if settings.num_shards > 1:
+        return _shard_folder(layer_outdir, settings.shard_index)
+    return layer_outdir
+
+
+def _check_no_other_unfinished_run(outdir: str, settings: Settings, layer: str, folder: str):
+    """Refuses, before any layer runs, an atlas whose layer folder holds an unfinished run of
+    other settings: that layer would refuse only once the layers before it had run again.
+
+    Raises:
+        UsageError: Naming the layer, its folder and what differs.
+    """
+    run_folder = _run_folder(outdir, settings, folder)
+    differences = resume.unfinished_settings_differ(
+        run_folder, layer_settings(settings, layer).to_dict()
+    )
+    if differences:
+        raise errors.UsageError(
+            f"layer {layer!r}: {run_folder!r} holds an unfinished run with other settings "
+            f"({differences}); rerun the atlas with those settings to finish it, use another "
+            f"outdir, or delete {os.path.join(run_folder, resume.PROGRESS_FOLDER)!r} to start "
+            "over"
+        )
+
+
 def _run_layer(outdir: str, settings: Settings, layer: str, folder: str, title: str, log):
     """Runs one layer's filters into its folder, or finds them done before.
 
@@ -290,7 +323,7 @@ def _run_layer(outdir: str, settings: Settings, layer: str, folder: str, title: 
         print(f"{title}: done before", file=log)
         return record
     if settings.num_shards > 1:
-        shard_outdir = _shard_folder(layer_outdir, settings.shard_index)
+        shard_outdir = _run_folder(outdir, settings, folder)
         if _shard_finished(shard_outdir, run_settings):
             print(f"{title}: shard {settings.shard_index} done before", file=log)
         else:
@@ -443,11 +476,15 @@ def _layer_entry(info, folder: str, record: dict, measured: dict, found: dict) -
 
 
 def _saved_for(path: str, key: dict) -> dict | None:
-    """What an earlier build saved at `path`, if it was made for the same `key`; else None."""
+    """What an earlier build saved at `path`, if it was made for the same `key`; else None (also
+    for a file cut short or not of this kind: it is made again)."""
     if not os.path.isfile(path):
         return None
-    saved = artifacts.read_json(path)
-    return saved if saved.get("key") == key else None
+    try:
+        saved = artifacts.read_json(path)
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and saved.get("key") == key else None
 
 
 def _layer_examples(outdir, model, settings: Settings, layer: str, folder: str, image_files):

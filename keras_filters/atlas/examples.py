@@ -98,6 +98,27 @@ def list_images(folder: str) -> list[str]:
     return files
 
 
+def check_readable(files: list[str], folder: str) -> None:
+    """Checks that at least one of `files` opens as an image, before any layer runs: the scan
+    passes over the files it cannot read, but a folder of nothing readable finds no example.
+
+    Raises:
+        ValueError: Naming the folder and what the first file gave.
+    """
+    first_error = ""
+    for path in files:
+        try:
+            with Image.open(path) as opened:
+                opened.verify()
+            return
+        except (OSError, ValueError, SyntaxError) as error:  # What PIL raises for non-images.
+            first_error = first_error or f"{os.path.basename(path)}: {error}"
+    raise ValueError(
+        f"examples folder {folder!r}: none of its {len(files)} image files can be read as an "
+        f"image ({first_error})"
+    )
+
+
 def load_image(path: str, image_size) -> np.ndarray:
     """Loads an image as uint8 RGB (height, width, 3) at the model's input size.
 

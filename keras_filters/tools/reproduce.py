@@ -21,7 +21,8 @@ from keras_filters.job import run as job
 
 CONFIGS_FOLDER = recipes.CONFIGS_FOLDER
 INDEX_FILE = "index.html"
-PROGRAM = "keras-filters"
+PROGRAM = "keras-filters"  # The command that renders one figure, as the index shows it.
+SCRIPT = "reproduce"  # This script, as its progress lines name it.
 
 BLOG = 'Keras blog, "How convolutional neural networks see the world" (F. Chollet, 2016)'
 KERAS_EXAMPLE = "Keras example conv_filter_visualization.py"
@@ -142,8 +143,10 @@ def reproduce(
 ) -> list[RenderedFigure]:
     """Runs every figure into `outdir/<figure name>/` and writes `outdir/index.html`.
 
-    Every config is loaded and checked, and every figure's folder, before the first run, so
-    that a bad name, setting or folder fails before any work is done. A figure whose folder
+    Every config is loaded and checked, and every figure's folder (writable, and holding no
+    unfinished run of other settings), before the first run, so that a bad name, setting or
+    folder fails before any work is done; what needs the model (a layer, a filter index, an
+    input size) is checked as each figure's run starts. A figure whose folder
     already holds its finished run, with the same settings, is kept, not run again: running
     the same command after an interruption goes on where it stopped (the interrupted figure
     itself resumes from its saved chunks).
@@ -163,21 +166,29 @@ def reproduce(
     """
     log = log if log is not None else sys.stderr
     planned = [(figure, *figure_settings(figure, overrides)) for figure in figures]
-    for figure in figures:  # A folder that cannot be written fails before the first figure.
-        artifacts.check_outdir(os.path.join(outdir, figure.name))
+    for figure, _, settings in planned:  # A bad folder fails before the first figure.
+        folder = os.path.join(outdir, figure.name)
+        artifacts.check_outdir(folder)
+        differences = resume.unfinished_settings_differ(folder, settings.to_dict())
+        if differences:
+            raise errors.UsageError(
+                f"figure {figure.name!r}: {folder!r} holds an unfinished run with other settings "
+                f"({differences}); rerun with those settings to finish it, use another outdir, "
+                f"or delete {os.path.join(folder, resume.PROGRESS_FOLDER)!r} to start over"
+            )
     rendered = []
     for number, (figure, title, settings) in enumerate(planned, start=1):
         folder = os.path.join(outdir, figure.name)
         record = finished_record(folder, settings)
         if record is not None:
             print(
-                f"{PROGRAM}: figure {number}/{len(planned)}: {figure.name} is already done in "
+                f"{SCRIPT}: figure {number}/{len(planned)}: {figure.name} is already done in "
                 f"{folder}; kept",
                 file=log,
             )
             rendered.append(RenderedFigure(figure, title, settings, record, dict(overrides)))
             continue
-        print(f"{PROGRAM}: figure {number}/{len(planned)}: {figure.name}", file=log)
+        print(f"{SCRIPT}: figure {number}/{len(planned)}: {figure.name}", file=log)
         try:
             record = job.run(folder, settings, log=log)
         except errors.UsageError as error:
@@ -208,8 +219,9 @@ def finished_record(folder: str, settings: settings_lib.Settings) -> dict | None
 
 
 def rendered_figures(outdir: str, figures: Sequence[Figure] = FIGURES) -> list[RenderedFigure]:
-    """Every one of `figures` whose run is in `outdir` (from this call or an earlier one), in
-    that order, with the settings it ran with and where they differ from its recipe."""
+    """Every one of `figures` whose finished run is in `outdir` (from this call or an earlier
+    one), in that order, with the settings it ran with and where they differ from its recipe.
+    An interrupted figure's run is left out: its mosaic holds only the filters it finished."""
     found = []
     for figure in figures:
         path = os.path.join(outdir, figure.name, job.RUN_FILE)
@@ -218,7 +230,9 @@ def rendered_figures(outdir: str, figures: Sequence[Figure] = FIGURES) -> list[R
                 record = json.load(file)
             title, recipe = load_figure_config(figure)
             settings = settings_lib.Settings.create(record["settings"])
-        except (OSError, ValueError, KeyError):
+            if record["complete"] is not True:
+                continue
+        except (OSError, ValueError, KeyError, TypeError):
             continue  # Not there, unreadable, or written by another version: not shown.
         ran_with = settings.to_dict()
         overrides = {
