@@ -454,7 +454,9 @@ def score(
             f"Expected one image (height, width, channels) per filter: {len(filters)} filters; "
             f"got inputs of shape {inputs.shape}"
         )
-    not_finite = [index for index, image in zip(filters, inputs) if not np.isfinite(image).all()]
+    not_finite = [
+        index for index, image in zip(filters, inputs, strict=True) if not np.isfinite(image).all()
+    ]
     if not_finite:
         raise ValueError(
             f"the images of filters {not_finite} hold NaN or infinite values (a failed "

@@ -57,6 +57,13 @@ def main(argv) -> None:
         )
     except errors.UsageError as error:
         fail(str(error))
+    if evaluation.failed_filters:
+        print(
+            f"{PROGRAM}: warning: the optimization of filters {list(evaluation.failed_filters)} "
+            "failed (a loss or gradient stopped being finite); their images are scored as they "
+            "stood then",
+            file=sys.stderr,
+        )
     print(evaluation.table)
     print(f"wrote {os.path.join(flags.FLAGS.outdir, evaluate_quality.JSON_FILE)}")
 
@@ -68,7 +75,13 @@ def run() -> None:
         argv = cli.resolve_recipe_names(sys.argv)
     except errors.UsageError as error:
         fail(str(error))
-    command_line.run_script(main, PROGRAM, cli.recipe_command_line_parser(PROGRAM), argv)
+    command_line.run_script(
+        main,
+        PROGRAM,
+        cli.recipe_command_line_parser(PROGRAM),
+        argv,
+        interrupted="its files are written at the end: run the same command again",
+    )
 
 
 if __name__ == "__main__":

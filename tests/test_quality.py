@@ -404,3 +404,38 @@ def test_saved_inputs_that_the_model_cannot_take_are_refused():
     with pytest.raises(errors.UsageError, match="2x2 images, too small for layer 'conv_b'"):
         evaluate_quality.check_inputs_fit(model, "conv_b", tiny, "tiny.npz")
     evaluate_quality.check_inputs_fit(model, "conv_b", np.zeros((2, 16, 16, 3)), "fits.npz")
+
+
+def test_evaluate_names_the_filters_whose_optimization_failed(tmp_path):
+    from keras_filters import settings as settings_lib
+    from keras_filters.tools import evaluate_quality
+
+    # Noise up to 1e38 overflows the first convolution: every loss is infinite from step one.
+    settings = settings_lib.Settings.create(
+        model="demo",
+        layer="conv1",
+        image_size=16,
+        max_filters=2,
+        num_steps=2,
+        progress=False,
+        init_low=0.0,
+        init_high=1e38,
+    )
+    evaluation = evaluate_quality.evaluate(settings, str(tmp_path))
+    assert evaluation.failed_filters == (0, 1)
+    record = json.loads((tmp_path / evaluate_quality.JSON_FILE).read_text())
+    assert record["failed_filters"] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "changes", [dict(panel_layers=("conv1", "conv2")), dict(num_shards=2, shard_index=1)]
+)
+def test_evaluate_refuses_panels_and_shards_before_writing(tmp_path, changes):
+    from keras_filters import errors
+    from keras_filters import settings as settings_lib
+    from keras_filters.tools import evaluate_quality
+
+    settings = settings_lib.Settings.create(model="demo", layer="conv3", **changes)
+    with pytest.raises(errors.UsageError, match="leave out panel_layers and num_shards"):
+        evaluate_quality.evaluate(settings, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()

@@ -34,6 +34,8 @@ class Evaluation:
             when the inputs were read from a file.
         input_range: (low, high) lists, one number per channel (model channel order).
         table: The Markdown table (header and one row).
+        failed_filters: The filters whose optimization failed (a loss or gradient that
+            stopped being finite): their images are scored as they stood when it stopped.
     """
 
     name: str
@@ -41,6 +43,7 @@ class Evaluation:
     seconds_per_filter: float | None
     input_range: tuple
     table: str
+    failed_filters: tuple = ()
 
 
 def read_inputs(path: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
@@ -146,6 +149,11 @@ def evaluate(
             input range is not known (a model file without a leading Rescaling layer and no
             `input_range` setting).
     """
+    if settings.panel_layers or settings.num_shards > 1:
+        raise errors.UsageError(
+            "evaluate_quality scores all the chosen filters of one layer, in one job: leave out "
+            "panel_layers and num_shards"
+        )
     artifacts.check_outdir(outdir)
     model = pipeline.load_model(settings.model, settings)
     settings, _ = pipeline.fit_input_size(model, settings, image_size_given)
@@ -190,6 +198,7 @@ def evaluate(
             "from": model_range.description,
         },
         "gain_note": None if scores.gain is not None else quality.GAIN_NOT_AVAILABLE,
+        "failed_filters": [int(index) for index in np.asarray(filter_indices)[failed]],
         "scores": scores.to_dict(),
         "settings": settings.to_dict(),
     }
@@ -207,4 +216,5 @@ def evaluate(
     artifacts.write_png(
         os.path.join(outdir, MOSAIC_FILE), mosaic.stitch(tiles, rows, cols, settings.margin)
     )
-    return Evaluation(name, scores, seconds_per_filter, bounds, table)
+    failed_filters = tuple(record["failed_filters"])
+    return Evaluation(name, scores, seconds_per_filter, bounds, table, failed_filters)
