@@ -201,8 +201,9 @@ def plan_objectives(
         placement: Where the images run. Defaults to one device.
 
     Raises:
-        UsageError: For a layer or image size that the model cannot take, or a coupling
-            objective whose images would be split.
+        UsageError: For a layer or image size that the model cannot take, an index, position
+            or border that an objective's layer does not have, or a coupling objective whose
+            images would be split.
     """
     if not objectives:
         raise errors.UsageError("no objectives to optimize; give at least one")
@@ -239,6 +240,7 @@ def plan_objectives(
         layer_names=[layer for layer in objective.layers if layer != objectives_lib.INPUT],
         model_name=model.name,
     )
+    checks.check_objectives(features, objectives, size=min(sizes))
     renderer = render.Renderer(
         features,
         objective,

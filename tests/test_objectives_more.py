@@ -515,3 +515,137 @@ def test_linear_output_in_optimize_makes_the_last_layers_channels_logits(model):
     np.testing.assert_allclose(by_copy.losses, by_logits.losses, rtol=1e-5, atol=1e-6)
     probabilities = keras_filters.optimize(model, channels, **RUN)
     assert not np.allclose(probabilities.losses, by_logits.losses)
+
+
+# --- Bad arguments are refused when the objective is made, in one line
+
+
+def one_line_usage_error(make, message: str):
+    """Calls `make` and checks that it raises a one-line UsageError that matches `message`."""
+    with pytest.raises(errors.UsageError, match=message) as raised:
+        make()
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: objectives.channel("conv", -2), r"channel\('conv'\): index=-2 is not an integer"),
+        (lambda: objectives.channel("conv", 1.5), r"index=1\.5 is not an integer ≥ 0"),
+        (lambda: objectives.channel("conv", True), r"index=true is not an integer ≥ 0"),
+        (lambda: objectives.channel("conv", "3"), r"index='3' is not an integer ≥ 0"),
+        (lambda: objectives.channel("conv", 0, border=-1), r"border=-1 is not an integer ≥ 0"),
+        (lambda: objectives.channel("conv", 0, border=1.0), r"border=1\.0 is not an integer"),
+        (lambda: objectives.channel("", 0), r"channel: layer='' is not a layer name"),
+        (lambda: objectives.channel(3, 0), r"channel: layer=3 is not a layer name"),
+        (lambda: objectives.neuron("conv", -1), r"neuron\('conv'\): index=-1 is not an integer"),
+        (lambda: objectives.neuron("conv", 0, x=-1), r"x=-1 is not an integer ≥ 0; use a column"),
+        (lambda: objectives.neuron("conv", 0, y=2.0), r"y=2\.0 is not an integer ≥ 0; use a row"),
+        (lambda: objectives.neuron(None, 0), r"neuron: layer=None is not a layer name"),
+        (lambda: objectives.class_logit(-1), r"class_logit: index=-1 is not an integer ≥ 0"),
+        (lambda: objectives.class_logit(False), r"class_logit: index=false is not an integer"),
+        (lambda: objectives.deepdream(" "), r"deepdream: layer=' ' is not a layer name"),
+        (lambda: objectives.diversity(["conv"]), r"diversity: layer=\('conv',\) is not a layer"),
+        (lambda: float("nan") * objectives.channel("conv", 0), r"multiplied by nan"),
+        (lambda: objectives.channel("conv", 0) * np.inf, r"multiplied by inf"),
+        (lambda: objectives.penalty(l2=float("inf")), r"weight l2=inf is not a finite number ≥ 0"),
+        (lambda: objectives.penalty(blur=float("nan")), r"weight blur=nan is not a finite"),
+        (lambda: objectives.penalty(total_variation="a"), r"total_variation='a' is not a finite"),
+        (lambda: objectives.penalty(blur=True), r"weight blur=true is not a finite number"),
+        (lambda: objectives.l2(center=float("nan")), r"l2: center=nan is not a finite number"),
+    ],
+)
+def test_bad_arguments_are_refused_naming_the_value(make, message):
+    one_line_usage_error(make, message)
+
+
+def test_numpy_integers_are_indices_and_positions():
+    objective = objectives.neuron("conv", np.int64(2), x=np.int32(1), y=np.uint8(0))
+    assert objective.name == "neuron(conv, 2, x=1, y=0)" and objective.target == 2
+    assert objectives.channel("conv", np.int64(1), border=np.int32(1)).name == "channel(conv, 1)"
+
+
+# --- Indices, positions and borders are checked against the model before the first step
+
+
+def refuse_to_compile(monkeypatch):
+    """Makes compiling a step fail the test: a refusal must come before any optimization."""
+
+    def no_step(*args, **kwargs):
+        raise AssertionError("a step was compiled before the objective was refused")
+
+    monkeypatch.setattr(step_lib, "make_step", no_step)
+
+
+@pytest.mark.parametrize(
+    "objective, message",
+    [
+        (
+            objectives.channel("conv", 3),
+            r"^channel\(conv, 3\): index 3 is out of range for layer 'conv', which has 3 "
+            r"channels; use an index from 0 to 2$",
+        ),
+        (  # Inside a sum, the empty slice gave a nan loss without a word.
+            objectives.channel("conv", 0) + 0.5 * objectives.channel("conv", 7),
+            r"^channel\(conv, 7\): index 7 is out of range for layer 'conv'",
+        ),
+        (
+            objectives.neuron("conv", 0, x=8),
+            r"^neuron\(conv, 0, x=8, y=centre\): x=8 is outside the 8x8 activation map of layer "
+            r"'conv' at 8 px; use x from 0 to 7$",
+        ),
+        (objectives.neuron("conv", 0, y=20), r"y=20 is outside the 8x8 .*use y from 0 to 7$"),
+        (objectives.neuron("conv", 5), r"^neuron\(conv, 5, .*index 5 is out of range"),
+        (
+            objectives.neuron("pool", 0),
+            r"layer 'pool' gives shape \(3,\) per image, not \(height, width, channels\); use "
+            "channel",
+        ),
+        (
+            objectives.class_logit(4),
+            r"^class_logit\(4\): index 4 is out of range for the model's logits, which has 4 "
+            r"classes; use an index from 0 to 3$",
+        ),
+        (
+            objectives.channel("conv", 0, border=4),
+            r"^channel\(conv, 0\): border=4 leaves no pixels of the 8x8 activation map of layer "
+            r"'conv' at 8 px; use a border from 0 to 3$",
+        ),
+    ],
+)
+def test_a_run_refuses_what_the_layer_does_not_have(model, monkeypatch, objective, message):
+    refuse_to_compile(monkeypatch)
+    one_line_usage_error(lambda: keras_filters.optimize(model, [objective], **RUN), message)
+
+
+def test_a_batched_list_is_checked_objective_by_objective(model, monkeypatch):
+    refuse_to_compile(monkeypatch)
+    channels = [objectives.channel("conv", index) for index in (0, 2, 3)]
+    one_line_usage_error(
+        lambda: keras_filters.optimize(model, channels, **RUN), r"^channel\(conv, 3\): index 3"
+    )
+
+
+def test_positions_are_checked_at_the_smallest_scale(model, monkeypatch):
+    refuse_to_compile(monkeypatch)
+    run = dict(RUN, image_size=12, num_upscalings=2, upscale_factor=1.2)  # Scales 8, 10, 12.
+    one_line_usage_error(
+        lambda: keras_filters.optimize(model, [objectives.neuron("conv", 0, x=9)], **run),
+        r"x=9 is outside the 8x8 activation map of layer 'conv' at 8 px; use x from 0 to 7$",
+    )
+
+
+def test_evaluate_refuses_what_the_layer_does_not_have(model):
+    one_line_usage_error(
+        lambda: objectives.evaluate(model, objectives.channel("conv", 3), IMAGES),
+        r"index 3 is out of range for layer 'conv', which has 3 channels",
+    )
+    one_line_usage_error(
+        lambda: objectives.evaluate(model, objectives.neuron("conv", 0, x=6), IMAGES),
+        r"x=6 is outside the 5x6 activation map of layer 'conv' at 5x6 px; use x from 0 to 5$",
+    )
+    np.testing.assert_allclose(  # The last column and row are inside.
+        objectives.evaluate(model, objectives.neuron("conv", 2, x=5, y=4), IMAGES),
+        by_hand(model, IMAGES)["conv"][:, 4, 5, 2],
+        rtol=1e-5,
+    )

@@ -1,11 +1,13 @@
 """The checks that need the model: image sizes that the layers can take, filter indices that
-the layer has. They run once the model is loaded, before the first step or file."""
+the layer has, the indices and positions that objectives read. They run once the model is
+loaded, before the first step or file."""
 
 from collections.abc import Sequence
 
 import keras
 
 from keras_filters import errors
+from keras_filters.optvis import objectives as objectives_lib
 
 
 def check_input_size(
@@ -75,6 +77,29 @@ def check_filter_indices(filter_indices: Sequence[int], num_filters: int) -> Non
             f"filter index {bad[0]} is out of range; the layer has {num_filters} filters: "
             f"choose from 0 to {num_filters - 1}"
         )
+
+
+def check_objectives(extractor, objectives, *, size: int) -> None:
+    """Checks what each objective reads (channel, class, position, border) against the layers.
+
+    Args:
+        extractor: The sub-model from the input to the objectives' layers (dict outputs).
+        objectives: The run's objectives, one per image.
+        size: The smallest image size the run visits: an activation map only grows with the
+            image, so a position or border that fits there fits at every size.
+
+    Raises:
+        UsageError: For an index, position or border that the layer's output does not have,
+            naming the objective, the layer, the value and the valid range.
+    """
+    channels = int(extractor.input_shape[-1])
+    try:
+        spec = extractor.compute_output_spec(keras.KerasTensor((1, size, size, channels)))
+        where = f" at {size} px"
+    except Exception:  # Not traceable at this size: the symbolic shapes still give channels.
+        spec, where = extractor.output, ""
+    shapes = {name: tuple(item.shape) for name, item in spec.items()}
+    objectives_lib.check_ranges(objectives, shapes, where)
 
 
 def _output_shapes(extractor, size: int, channels: int):

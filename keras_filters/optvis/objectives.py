@@ -18,18 +18,53 @@ loss of objective i.
 Every objective here is per image (image i's loss depends on image i only) except `diversity`,
 which compares the images of one batch with each other: an objective that holds it has
 `couples_batch` set, and a run refuses to split its images over several batches.
+
+Arguments are checked where an objective is made (an index is an integer ≥ 0, a layer a name);
+what the model must have (the channel, the position inside the activation map) is checked by
+`check_ranges` when a run is planned, in one line, before the first step.
 """
 
+import dataclasses
+import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from keras import ops
+
+from keras_filters import errors, settings
 
 # Activation keys that name no layer: the image before the transforms (regularizers read it),
 # and the final layer before its softmax or other activation (class_logit reads it).
 INPUT = "<input>"
 LOGITS = "<logits>"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reads:
+    """What an objective reads of one layer's output, so that it can be checked against the model.
+
+    An index past the layer's channels would give an empty slice (a silent nan) or an error
+    deep in the compiled step, and a position outside the map would wrap: `check_ranges`
+    refuses them in one line before the first step.
+
+    Attributes:
+        objective: The reading objective's name, for messages ("channel(conv3, 7)").
+        layer: The layer path (or `LOGITS`).
+        index: The channel (or class) read; None for each image's own, from `targets`.
+        border: Pixels of a spatial map left out on each side.
+        x: The column read (`neuron`); None for the centre.
+        y: The row read (`neuron`); None for the centre.
+        spatial: Whether the output must be (batch, height, width, channels) (`neuron`).
+    """
+
+    objective: str
+    layer: str
+    index: int | None = None
+    border: int = 0
+    x: int | None = None
+    y: int | None = None
+    spatial: bool = False
 
 
 class Objective:
@@ -46,6 +81,8 @@ class Objective:
         target: This objective's value of the batched argument (its channel or class).
         couples_batch: Whether an image's loss depends on the other images of its batch
             (`diversity`). Defaults to False.
+        reads: The indices and positions it reads (`Reads`), which `check_ranges` checks
+            against the model's shapes. Defaults to none.
     """
 
     def __init__(
@@ -56,6 +93,7 @@ class Objective:
         batch_key=None,
         target: int | None = None,
         couples_batch: bool = False,
+        reads: Sequence[Reads] = (),
     ):
         self.function = function
         self.layers = tuple(dict.fromkeys(layers))
@@ -63,6 +101,7 @@ class Objective:
         self.batch_key = batch_key
         self.target = target
         self.couples_batch = couples_batch
+        self.reads = tuple(reads)
 
     def __call__(self, activations: dict, targets=None):
         return self.function(activations, targets)
@@ -79,6 +118,7 @@ class Objective:
             self.layers + other.layers,
             f"{self.name} + {other.name}",
             couples_batch=self.couples_batch or other.couples_batch,
+            reads=self.reads + other.reads,
         )
 
     __radd__ = __add__
@@ -90,16 +130,22 @@ class Objective:
         return self + (-1.0 * _as_objective(other, "-"))
 
     def __mul__(self, factor):
-        if not isinstance(factor, numbers.Real) or isinstance(factor, bool):
+        if not isinstance(factor, numbers.Real) or isinstance(factor, (bool, np.bool_)):
             raise TypeError(
                 f"an objective can be multiplied by a number only; got {type(factor).__name__}"
             )
         factor = float(factor)
+        if not math.isfinite(factor):
+            raise errors.UsageError(
+                f"an objective multiplied by {factor} has no finite loss; multiply by a finite "
+                "number"
+            )
         return Objective(
             lambda activations, targets: factor * self(activations, targets),
             self.layers,
             f"{factor:g} * ({self.name})",
             couples_batch=self.couples_batch,
+            reads=self.reads,
         )
 
     __rmul__ = __mul__
@@ -111,6 +157,151 @@ def _as_objective(value, operator: str) -> Objective:
             f"objectives combine with objectives under {operator!r}; got {type(value).__name__}"
         )
     return value
+
+
+def objective_list(objectives) -> list[Objective]:
+    """`objectives` as a list, refusing anything but a sequence of `Objective`s.
+
+    A layer name in place of an objective would fail deep in the plan, without a word on what
+    to give instead.
+
+    Args:
+        objectives: One `Objective` per image.
+
+    Returns:
+        The objectives, as a list.
+
+    Raises:
+        UsageError: For a single objective, text or another value that is not a sequence of
+            objectives, naming the first bad item.
+    """
+    example = "e.g. [objectives.channel('conv3', 0), objectives.channel('conv3', 1)]"
+    if isinstance(objectives, Objective):
+        raise errors.UsageError(
+            f"objectives takes a list of objectives, one per image; got one, {objectives.name}: "
+            "give [objective]"
+        )
+    if isinstance(objectives, str) or not isinstance(objectives, Iterable):
+        raise errors.UsageError(
+            f"objectives={settings.show(objectives)} is not a list of objectives; give one "
+            f"objective per image, {example}"
+        )
+    objectives = list(objectives)
+    for position, objective in enumerate(objectives):
+        if not isinstance(objective, Objective):
+            raise errors.UsageError(
+                f"objectives[{position}]={settings.show(objective)} ({type(objective).__name__}) "
+                f"is not an objective; make one with keras_filters.objectives, {example}"
+            )
+    return objectives
+
+
+# --- Argument checks: a bad argument is refused when the objective is made, in one line.
+
+
+def _is_integer(value) -> bool:
+    """Whether `value` is an integer (NumPy's too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_layer(kind: str, layer) -> None:
+    """Refuses a layer that is not a non-empty text: `find_layer` could only say "not found"."""
+    if not isinstance(layer, str) or not layer.strip():
+        raise errors.UsageError(
+            f"{kind}: layer={settings.show(layer)} is not a layer name; give the layer's path "
+            "as text, e.g. 'conv3' or 'outer/inner'"
+        )
+
+
+def _check_whole_number(kind: str, name: str, value, use: str, *, optional: bool = False):
+    """Refuses `value` unless it is an integer ≥ 0 (or None, where `optional`)."""
+    if optional and value is None:
+        return
+    if not _is_integer(value) or value < 0:
+        raise errors.UsageError(
+            f"{kind}: {name}={settings.show(value)} is not an integer ≥ 0; use {use}"
+        )
+
+
+def _check_index(kind: str, index, unit: str) -> None:
+    """Refuses an index that is not None or an integer ≥ 0 (-1 would count from the end)."""
+    use = f"a {unit} counted from 0, or None for each image's own {unit}"
+    _check_whole_number(kind, "index", index, use, optional=True)
+
+
+def _check_weight(name: str, weight) -> None:
+    """Refuses a regularizer weight that is not a finite number ≥ 0."""
+    if (
+        not isinstance(weight, numbers.Real)
+        or isinstance(weight, (bool, np.bool_))
+        or not math.isfinite(weight)
+        or weight < 0
+    ):
+        raise errors.UsageError(
+            f"regularizer weight {name}={settings.show(weight)} is not a finite number ≥ 0; "
+            "use a number ≥ 0 (0 leaves it out)"
+        )
+
+
+# --- Range checks: what an objective reads, against the model's output shapes.
+
+
+def check_ranges(objectives: Sequence[Objective], shapes: Mapping[str, tuple], where: str = ""):
+    """Refuses an index, position or border that the layers' outputs do not have, in one line.
+
+    Without this, an index past the channels gives an empty slice (a nan loss) or an error
+    from inside the compiled step, and a position past the map wraps or fails the same way.
+
+    Args:
+        objectives: The objectives of a run (their `reads`).
+        shapes: Each layer path's output shape, batch axis first (None for a size not known).
+            Layers missing here are not checked.
+        where: The image size the shapes hold for, for the message (" at 32 px"). Defaults to
+            "".
+
+    Raises:
+        UsageError: For the first bad read, naming the objective, the layer, the value and the
+            valid range.
+    """
+    for objective in objectives:
+        for reads in objective.reads:
+            if reads.layer in shapes:
+                _check_reads(reads, tuple(shapes[reads.layer]), where)
+
+
+def _layer_words(layer: str) -> str:
+    return "the model's logits" if layer == LOGITS else f"layer {layer!r}"
+
+
+def _check_reads(reads: Reads, shape: tuple, where: str) -> None:
+    layer = _layer_words(reads.layer)
+    if reads.spatial and len(shape) != 4:
+        raise errors.UsageError(
+            f"{reads.objective}: {layer} gives shape {shape[1:]} per image, not (height, "
+            "width, channels); use channel instead"
+        )
+    count = shape[-1]
+    if reads.index is not None and count is not None and reads.index >= count:
+        unit = "classes" if reads.layer == LOGITS else "channels"
+        raise errors.UsageError(
+            f"{reads.objective}: index {reads.index} is out of range for {layer}, which has "
+            f"{count} {unit}; use an index from 0 to {count - 1}"
+        )
+    if len(shape) != 4 or None in shape[1:3]:
+        return
+    height, width = shape[1:3]
+    if reads.border and 2 * reads.border >= min(height, width):
+        raise errors.UsageError(
+            f"{reads.objective}: border={reads.border} leaves no pixels of the {height}x{width} "
+            f"activation map of {layer}{where}; use a border from 0 to "
+            f"{(min(height, width) - 1) // 2}"
+        )
+    for axis, value, size in (("x", reads.x, width), ("y", reads.y, height)):
+        if value is not None and value >= size:
+            raise errors.UsageError(
+                f"{reads.objective}: {axis}={value} is outside the {height}x{width} activation "
+                f"map of {layer}{where}; use {axis} from 0 to {size - 1}"
+            )
 
 
 def _without_border(activations, border: int):
@@ -144,18 +335,33 @@ def _channel_mean(key: str, index: int | None, border: int = 0) -> Callable:
 
 
 def _unit_objective(
-    function: Callable, layer: str, index: int | None, batch_key, prefix: str, suffix: str = ")"
+    function: Callable,
+    layer: str,
+    index: int | None,
+    batch_key,
+    prefix: str,
+    suffix: str = ")",
+    **reads,
 ) -> Objective:
     """`function` as the objective of unit `index` of `layer`, named prefix + unit + suffix.
 
     With `index` None it reads each image's own unit from `targets` ("own" in the name);
     with a unit it carries `batch_key` and `target`, so that objectives which differ only in
-    the unit run as one batched objective.
+    the unit run as one batched objective. `reads` are the other fields of its `Reads`.
     """
     if index is None:
-        return Objective(function, [layer], f"{prefix}own{suffix}")
-    name = f"{prefix}{int(index)}{suffix}"
-    return Objective(function, [layer], name, batch_key=batch_key, target=int(index))
+        name = f"{prefix}own{suffix}"
+        return Objective(function, [layer], name, reads=[Reads(name, layer, **reads)])
+    index = int(index)
+    name = f"{prefix}{index}{suffix}"
+    return Objective(
+        function,
+        [layer],
+        name,
+        batch_key=batch_key,
+        target=index,
+        reads=[Reads(name, layer, index, **reads)],
+    )
 
 
 def channel(layer: str, index: int | None = None, border: int = 0) -> Objective:
@@ -169,9 +375,19 @@ def channel(layer: str, index: int | None = None, border: int = 0) -> Objective:
 
     Returns:
         An `Objective`.
+
+    Raises:
+        UsageError: For a layer that is not a name, or an index or border that is not an
+            integer ≥ 0 (the model's own ranges are checked when a run is planned).
     """
+    _check_layer("channel", layer)
+    kind = f"channel({layer!r})"
+    _check_index(kind, index, "channel")
+    _check_whole_number(kind, "border", border, "the pixels to leave out on each side")
+    border = int(border)
     function = _channel_mean(layer, index, border)
-    return _unit_objective(function, layer, index, ("channel", layer, border), f"channel({layer}, ")
+    batch_key = ("channel", layer, border)
+    return _unit_objective(function, layer, index, batch_key, f"channel({layer}, ", border=border)
 
 
 def _position(size, given: int | None, axis: str, layer: str):
@@ -203,9 +419,18 @@ def neuron(
         An `Objective`.
 
     Raises:
-        ValueError: When called on an output that is not (batch, height, width, channels), or
-            with a position outside the activation map.
+        UsageError: For a layer that is not a name, an index, x or y that is not an integer
+            ≥ 0; and, when a run is planned (`check_ranges`), for a layer without a spatial
+            output or a position outside its activation map.
     """
+    _check_layer("neuron", layer)
+    kind = f"neuron({layer!r})"
+    _check_index(kind, index, "channel")
+    for axis, value in (("x", x), ("y", y)):
+        line = "column" if axis == "x" else "row"
+        use = f"a {line} of the activation map counted from 0, or None for the centre"
+        _check_whole_number(kind, axis, value, use, optional=True)
+    x, y = (None if value is None else int(value) for value in (x, y))
 
     def function(activations, targets):
         values = activations[layer]
@@ -224,7 +449,10 @@ def neuron(
 
     where = f"x={'centre' if x is None else x}, y={'centre' if y is None else y}"
     batch_key = ("neuron", layer, x, y)
-    return _unit_objective(function, layer, index, batch_key, f"neuron({layer}, ", f", {where})")
+    prefix, suffix = f"neuron({layer}, ", f", {where})"
+    return _unit_objective(
+        function, layer, index, batch_key, prefix, suffix, x=x, y=y, spatial=True
+    )
 
 
 def class_logit(index: int | None = None) -> Objective:
@@ -241,7 +469,12 @@ def class_logit(index: int | None = None) -> Objective:
 
     Returns:
         An `Objective`.
+
+    Raises:
+        UsageError: For an index that is not an integer ≥ 0 (the model's classes are checked
+            when a run is planned).
     """
+    _check_index("class_logit", index, "class")
     function = _channel_mean(LOGITS, index)
     return _unit_objective(function, LOGITS, index, ("class_logit",), "class_logit(")
 
@@ -254,7 +487,11 @@ def deepdream(layer: str) -> Objective:
 
     Returns:
         An `Objective`.
+
+    Raises:
+        UsageError: For a layer that is not a name.
     """
+    _check_layer("deepdream", layer)
 
     def function(activations, targets):
         return _spatial_mean(ops.square(ops.cast(activations[layer], "float32")))
@@ -299,7 +536,11 @@ def diversity(layer: str) -> Objective:
 
     Returns:
         An `Objective`.
+
+    Raises:
+        UsageError: For a layer that is not a name.
     """
+    _check_layer("diversity", layer)
 
     def function(activations, targets):
         grams = gram_matrices(activations[layer])
@@ -361,6 +602,7 @@ def per_image(objectives: Sequence[Objective]) -> Objective:
         layers,
         "per image: " + ", ".join(o.name for o in objectives),
         couples_batch=any(objective.couples_batch for objective in objectives),
+        reads=[reads for objective in objectives for reads in objective.reads],
     )
 
 
@@ -425,7 +667,19 @@ def l2(center: float = 0.0) -> Objective:
 
     Returns:
         An `Objective` reading `INPUT`: image i's mean of (x − center)²; ≥ 0.
+
+    Raises:
+        UsageError: For a center that is not a finite number.
     """
+    if (
+        not isinstance(center, numbers.Real)
+        or isinstance(center, (bool, np.bool_))
+        or not math.isfinite(center)
+    ):
+        raise errors.UsageError(
+            f"l2: center={settings.show(center)} is not a finite number; use a value of the "
+            "model's input space, e.g. 0"
+        )
     center = float(center)
 
     def function(activations, targets):
@@ -489,7 +743,7 @@ def penalty(*, total_variation: float = 0.0, l2: float = 0.0, blur: float = 0.0)
         An `Objective` that reads `INPUT`, or None.
 
     Raises:
-        ValueError: For a negative weight.
+        UsageError: For a weight that is not a finite number ≥ 0.
     """
     penalties = (
         ("total_variation", total_variation, _total_variation_penalty),
@@ -497,8 +751,7 @@ def penalty(*, total_variation: float = 0.0, l2: float = 0.0, blur: float = 0.0)
         ("blur", blur, _blur_penalty),
     )
     for name, weight, _ in penalties:
-        if not weight >= 0:
-            raise ValueError(f"regularizer weight {name}={weight} is negative; use a number ≥ 0")
+        _check_weight(name, weight)
     weighted = [float(weight) * make() for _, weight, make in penalties if weight]
     return sum(weighted) if weighted else None
 
@@ -516,7 +769,7 @@ def regularized(
         `objective − penalty`; `objective` itself when every weight is 0.
 
     Raises:
-        ValueError: For a negative weight.
+        UsageError: For a weight that is not a finite number ≥ 0.
     """
     weighted = penalty(total_variation=total_variation, l2=l2, blur=blur)
     return objective if weighted is None else objective - weighted
@@ -539,6 +792,10 @@ def evaluate(model, objective: Objective, images) -> np.ndarray:
 
     Returns:
         float32 array (batch,).
+
+    Raises:
+        UsageError: For an index, position or border that the model's layers do not have
+            (`check_ranges`).
     """
     from keras_filters.model import extractor, loading
 
@@ -549,5 +806,8 @@ def evaluate(model, objective: Objective, images) -> np.ndarray:
     if layers:
         features = extractor.build_feature_extractor(model, layers)
         activations = dict(features(images, training=False))
+    shapes = {layer: tuple(values.shape) for layer, values in activations.items()}
+    height, width = tuple(images.shape)[1:3]
+    check_ranges([objective], shapes, f" at {height}x{width} px")
     activations[INPUT] = images
     return np.asarray(ops.convert_to_numpy(objective(activations, None)), dtype=np.float32)
