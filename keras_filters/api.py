@@ -4,9 +4,15 @@ Each call turns its keyword settings into one validated `Settings` (errors in Py
 `ValueError: image_size=-5 is out of range: use an integer ≥ 1`) and runs the shared pipeline.
 """
 
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 from keras_filters import errors, pipeline
+from keras_filters import settings as settings_lib
+from keras_filters.optvis import objectives as objectives_lib
+from keras_filters.optvis import render
 from keras_filters.settings import Settings
 
 VisualizationResult = pipeline.VisualizationResult
@@ -30,10 +36,13 @@ def optimize(model, objectives: Sequence, keys: Sequence[int] | None = None, **s
 
     Raises:
         TypeError: For a setting that is not declared.
-        ValueError: For a value, model, layer or size that cannot be used (`UsageError`).
+        ValueError: For a value, model, layer or size that cannot be used, an item of
+            `objectives` that is not an objective, a key that is not an integer from 0 to
+            2⁶³ − 1, or an index or position that an objective's layer does not have
+            (`UsageError`).
     """
-    objectives = list(objectives)
-    keys = list(range(len(objectives))) if keys is None else [int(key) for key in keys]
+    objectives = objectives_lib.objective_list(objectives)
+    keys = list(range(len(objectives))) if keys is None else checked_keys(keys)
     resolved = Settings.create(settings)
     placement = pipeline.make_placement(resolved)
     model = pipeline.load_model(model, resolved, placement, linear_copy=True)
@@ -63,8 +72,11 @@ def visualize_filters(model, layer_name: str, filter_indices=None, **settings):
         ValueError: For a value, model, layer or filter that cannot be used (`UsageError`).
     """
     if filter_indices is not None:
-        filter_indices = tuple(int(index) for index in filter_indices)
-        if not filter_indices:
+        # The items go to the settings as they are, so that their type check refuses 1.7,
+        # True or "a" in its usual words; text and single numbers reach it whole.
+        if not isinstance(filter_indices, str) and isinstance(filter_indices, Iterable):
+            filter_indices = tuple(filter_indices)
+        if filter_indices == ():
             raise errors.UsageError(
                 "filter_indices is an empty list; give at least one filter index, or None to "
                 "try the first max_filters"
@@ -75,3 +87,32 @@ def visualize_filters(model, layer_name: str, filter_indices=None, **settings):
     model = pipeline.load_model(model, resolved, placement)
     resolved, _ = pipeline.fit_input_size(model, resolved, "image_size" in settings)
     return pipeline.run_plan(pipeline.plan_layer(model, resolved, placement), resolved)
+
+
+def checked_keys(keys) -> list[int]:
+    """The keys of `optimize` as ints, each an integer (not a bool) from 0 to `render.MAX_KEY`.
+
+    A key seeds its image's noise with NumPy (which refuses a negative key) and is kept as an
+    int64: `int(1.5)` would seed another image without a word, and 2**70 fail deep in the run.
+
+    Raises:
+        UsageError: For keys that are not a sequence, or the first key that is not such an
+            integer, naming it.
+    """
+    if isinstance(keys, str) or not isinstance(keys, Iterable):
+        raise errors.UsageError(
+            f"keys={settings_lib.show(keys)} is not a list of integers; give one integer key "
+            "per objective, e.g. keys=[0, 1, 2], or leave keys out"
+        )
+    keys = list(keys)
+    for key in keys:
+        if not isinstance(key, numbers.Integral) or isinstance(key, (bool, np.bool_)):
+            raise errors.UsageError(
+                f"key {settings_lib.show(key)} in keys is not an integer; use integers from 0 "
+                f"to {render.MAX_KEY}"
+            )
+        if not 0 <= key <= render.MAX_KEY:
+            raise errors.UsageError(
+                f"key {int(key)} in keys is out of range; use integers from 0 to {render.MAX_KEY}"
+            )
+    return [int(key) for key in keys]

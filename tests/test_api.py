@@ -127,3 +127,68 @@ def test_visualize_filters_is_optimize_with_one_channel_objective_per_filter():
     np.testing.assert_array_equal(visualized.inputs, optimized.inputs)
     np.testing.assert_array_equal(visualized.losses, optimized.losses)
     np.testing.assert_array_equal(visualized.images, optimized.images)
+
+
+TINY = dict(image_size=12, num_steps=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "filter_indices, shown",
+    [("12", "'12'"), ([1.7], "(1.7,)"), ([True], "(true,)"), (5, "5"), (["a"], "('a',)")],
+)
+def test_visualize_filters_refuses_filter_indices_that_are_not_integers(cnn, filter_indices, shown):
+    # The text "12" once ran filters 1 and 2, and 1.7 ran filter 1, without a word.
+    with pytest.raises(keras_filters.UsageError) as raised:
+        keras_filters.visualize_filters(cnn, "conv_a", filter_indices, **TINY)
+    message = str(raised.value)
+    assert message.startswith(f"filter_indices={shown} has the wrong type") and "\n" not in message
+
+
+def test_visualize_filters_takes_numpy_integers(cnn):
+    result = keras_filters.visualize_filters(cnn, "conv_a", np.array([4, 1]), **TINY)
+    assert list(result.filter_indices) == [4, 1]
+
+
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ([1.5], "key 1.5 in keys is not an integer"),
+        (["x"], "key 'x' in keys is not an integer"),
+        ([True], "key true in keys is not an integer"),
+        (5, "keys=5 is not a list of integers"),
+        ([-1], "key -1 in keys is out of range; use integers from 0 to 9223372036854775807"),
+        ([2**70], f"key {2**70} in keys is out of range"),
+        ([2**63], f"key {2**63} in keys is out of range"),
+    ],
+)
+def test_optimize_refuses_keys_that_cannot_seed_an_image(cnn, keys, message):
+    objective = keras_filters.objectives.channel("conv_a", 0)
+    with pytest.raises(keras_filters.UsageError) as raised:
+        keras_filters.optimize(cnn, [objective], keys=keys, **TINY)
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+
+
+def test_optimize_takes_numpy_integer_keys_up_to_the_largest(cnn):
+    objective = keras_filters.objectives.channel("conv_a", 0)
+    keys = [np.int64(7), render.MAX_KEY]
+    result = keras_filters.optimize(cnn, [objective, objective], keys=keys, **TINY)
+    assert list(result.filter_indices) == [7, 2**63 - 1]
+
+
+@pytest.mark.parametrize(
+    "objectives, message",
+    [
+        (["conv_a"], r"objectives\[0\]='conv_a' \(str\) is not an objective"),
+        ("conv_a", r"objectives='conv_a' is not a list of objectives"),
+        (None, r"objectives=None is not a list of objectives"),
+    ],
+)
+def test_optimize_refuses_what_is_not_a_list_of_objectives(cnn, objectives, message):
+    with pytest.raises(keras_filters.UsageError, match=message):
+        keras_filters.optimize(cnn, objectives, **TINY)
+
+
+def test_optimize_refuses_a_single_objective_and_says_to_wrap_it(cnn):
+    objective = keras_filters.objectives.channel("conv_a", 0)
+    with pytest.raises(keras_filters.UsageError, match=r"got one, channel\(conv_a, 0\).*\[obj"):
+        keras_filters.optimize(cnn, objective, **TINY)

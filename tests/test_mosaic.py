@@ -52,6 +52,45 @@ def test_stitch_refuses_bad_grids():
         mosaic.stitch(numbered_tiles(5), 2, 2)
 
 
+def test_stitch_refuses_float_tiles_instead_of_wrapping_them():
+    # 300.7 once became 44 in the uint8 canvas without a word.
+    with pytest.raises(keras_filters.UsageError, match="uint8 tiles.*got float64") as raised:
+        keras_filters.stitch(np.full((2, 4, 4, 3), 300.7), rows=1, cols=2)
+    assert "\n" not in str(raised.value)
+    with pytest.raises(keras_filters.UsageError, match="got int64"):
+        mosaic.stitch([np.full((4, 4, 3), 7, np.int64)], 1, 1)
+    mixed = numbered_tiles(1) + [np.zeros((4, 3, 3), np.float32)]
+    with pytest.raises(keras_filters.UsageError, match="got float32"):
+        mosaic.stitch(mixed, 1, 2)
+
+
+@pytest.mark.parametrize(
+    "rows, cols, shown",
+    [(1.5, 2, "rows=1.5, cols=2"), (True, 2, "rows=True"), (2, -1, "cols=-1"), (2, "2", "'2'")],
+)
+def test_stitch_refuses_rows_and_cols_that_are_not_positive_integers(rows, cols, shown):
+    with pytest.raises(keras_filters.UsageError, match=f"at least one row.*{shown}.*integers ≥ 1"):
+        mosaic.stitch(numbered_tiles(2), rows, cols)
+
+
+@pytest.mark.parametrize(
+    "images, shape",
+    [
+        (np.zeros((4, 4, 3), np.uint8), r"an array of shape \(4, 4, 3\)"),
+        (np.zeros((2, 4, 4), np.uint8), r"an array of shape \(2, 4, 4\)"),
+        ([np.zeros((4, 4), np.uint8)], r"tiles of shape \(4, 4\)"),
+    ],
+)
+def test_stitch_refuses_tiles_that_are_not_n_height_width_channels(images, shape):
+    with pytest.raises(keras_filters.UsageError, match=f"takes tiles \\(N, height.*got {shape}"):
+        mosaic.stitch(images, 1, 1)
+
+
+def test_stitch_takes_numpy_integers_for_the_grid():
+    canvas = mosaic.stitch(np.stack(numbered_tiles(2)), np.int64(1), np.int32(2), np.int8(1))
+    assert canvas.shape == (4, 7, 3)
+
+
 def test_top_selection_orders_by_loss_and_drops_dead_filters():
     losses = np.array([0.5, 3.0, 0.0, 2.0, -1.0, 1.0])
     usable = losses > 0

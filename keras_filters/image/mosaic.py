@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import numbers
 
 import numpy as np
 
@@ -40,31 +41,47 @@ def stitch(images, rows: int, cols: int, margin: int = 5, order: str = "row") ->
     """Stitches equally sized tiles into one mosaic with black margins.
 
     Args:
-        images: uint8 array or sequence of arrays (height, width, channels), at most rows·cols;
-            missing tiles stay black.
-        rows: Rows of the grid.
-        cols: Columns of the grid.
-        margin: Black pixels between tiles. Defaults to 5.
+        images: uint8 array (N, height, width, channels), or a sequence of uint8 arrays
+            (height, width, channels), at most rows·cols; missing tiles stay black.
+        rows: Rows of the grid, an integer ≥ 1.
+        cols: Columns of the grid, an integer ≥ 1.
+        margin: Black pixels between tiles, an integer ≥ 0. Defaults to 5.
         order: "row" (row-major) or "column" (column-major). Defaults to "row".
 
     Returns:
         uint8 array (rows·h + (rows − 1)·margin, cols·w + (cols − 1)·margin, channels).
 
     Raises:
-        ValueError: For an empty grid, a negative margin, too many or unequal tiles.
+        UsageError: For an empty grid, a margin that is not an integer ≥ 0, too many or
+            unequal tiles, or tiles that are not uint8 (height, width, channels): other
+            values would wrap around when written into the uint8 canvas.
     """
-    if rows < 1 or cols < 1:
-        raise ValueError(f"a grid needs at least one row and one column; got {rows}x{cols}")
-    if margin < 0:
-        raise ValueError(f"margin must be ≥ 0; got {margin}")
+    if not _is_integer(rows) or not _is_integer(cols) or rows < 1 or cols < 1:
+        raise errors.UsageError(
+            f"a grid needs at least one row and one column; got rows={rows!r}, cols={cols!r}: "
+            "use integers ≥ 1"
+        )
+    if not _is_integer(margin) or margin < 0:
+        raise errors.UsageError(f"margin={margin!r} is not an integer ≥ 0; use pixels ≥ 0")
+    if not isinstance(images, (list, tuple)):
+        images = np.asarray(images)
+        if images.ndim != 4:
+            raise errors.UsageError(
+                "stitch takes tiles (N, height, width, channels); got an array of shape "
+                f"{images.shape}"
+            )
     images = [np.asarray(image) for image in images]
     if not images:
-        raise ValueError("no images to stitch")
+        raise errors.UsageError("no images to stitch")
     if len(images) > rows * cols:
-        raise ValueError(f"{len(images)} images do not fit a {rows}x{cols} grid")
+        raise errors.UsageError(f"{len(images)} images do not fit a {rows}x{cols} grid")
     tile_shape = images[0].shape
     if any(image.shape != tile_shape for image in images):
-        raise ValueError(f"tiles differ in shape: {sorted({image.shape for image in images})}")
+        raise errors.UsageError(
+            f"tiles differ in shape: {sorted({image.shape for image in images})}"
+        )
+    for image in images:
+        _check_tile(image)
     tile_height, tile_width = tile_shape[:2]
     height, width = mosaic_size(rows, cols, tile_height, tile_width, margin)
     canvas = np.zeros((height, width) + tuple(tile_shape[2:]), dtype=np.uint8)
@@ -73,6 +90,29 @@ def stitch(images, rows: int, cols: int, margin: int = 5, order: str = "row") ->
         top, left = row * (tile_height + margin), column * (tile_width + margin)
         canvas[top : top + tile_height, left : left + tile_width] = image
     return canvas
+
+
+def _is_integer(value) -> bool:
+    """Whether `value` is an integer (NumPy's too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_tile(tile: np.ndarray) -> None:
+    """Refuses a tile that is not uint8 (height, width, channels): it would wrap in the canvas.
+
+    Raises:
+        UsageError: Naming the shape or dtype given and what stitch takes.
+    """
+    if tile.ndim != 3:
+        raise errors.UsageError(
+            f"stitch takes tiles (N, height, width, channels); got tiles of shape {tile.shape}: "
+            "add a channel axis to grey tiles, e.g. images[..., None]"
+        )
+    if tile.dtype != np.uint8:
+        raise errors.UsageError(
+            f"stitch takes uint8 tiles (0 to 255); got {tile.dtype}: convert them, e.g. "
+            "np.clip(images, 0, 255).astype(np.uint8), or deprocess them first"
+        )
 
 
 def dead_tile(height: int, width: int, channels: int) -> np.ndarray:

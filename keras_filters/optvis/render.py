@@ -14,6 +14,10 @@ from keras_filters import distribution
 from keras_filters.optvis import step as step_lib
 from keras_filters.optvis import transforms as transforms_lib
 
+# The largest key. A key seeds NumPy generators with (seed, key), which refuse a negative one,
+# and is kept as int64 (`ChunkResult.keys`), which holds no larger one.
+MAX_KEY = 2**63 - 1
+
 
 def scale_sizes(image_size: int, num_upscalings: int, upscale_factor: float) -> list[int]:
     """The image sizes visited, smallest first, ending at `image_size`.
