@@ -25,6 +25,21 @@ from keras_filters.model import files as model_files
 MAX_SEED = 2**32 - 1
 # Images are float32: noise or a step beyond this would start as infinity.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The smallest float32 above 0 at full precision: a divisor below it is 0 in float32.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+# The largest image side: one tile of it is the largest mosaic (image.mosaic.MAX_MOSAIC_PIXELS,
+# 2**28 pixels); the largest published figure (keras_v3_upscale) is 412 px.
+MAX_IMAGE_SIZE = 2**14
+# The Fourier picture: its spectrum is scaled by 1/f**fourier_decay and fourier_gain, and drawn
+# with std fourier_init_std. Within these bounds the spectrum of the largest canvas
+# (MAX_IMAGE_SIZE × 8 px) stays far inside float32; beyond them the picture is saturated (all
+# 0 or 1 through the sigmoid) or the step overflows.
+MAX_FOURIER_DECAY = 4.0
+MAX_FOURIER_GAIN = 100.0
+MAX_FOURIER_INIT_STD = 100.0
+# The half-width, in output pixels, of the antialiasing filter that shrinks the canvas
+# (optvis.resample.downsample).
+ANTIALIAS_LOBES = 5
 
 GRADIENT_NORMALIZATIONS = ("rms", "l2", "pixel_l2", "none")
 INIT_DISTRIBUTIONS = ("uniform", "normal")
@@ -108,6 +123,20 @@ def _finite(value) -> bool:
     return math.isfinite(value)
 
 
+def antialias_first_tap(factor: int, lobes: int = ANTIALIAS_LOBES) -> int:
+    """The first input pixel that the `factor`-to-1 antialiasing filter reads, counted from its
+    output pixel's block (≤ 0): `optvis.resample.downsample` reflects `-antialias_first_tap`
+    pixels at each border. Pure Python, so the settings check the image size before Keras
+    starts."""
+    return math.floor((factor - 1) / 2.0 - lobes * factor) + 1
+
+
+def smallest_canvas_image(factor: int) -> int:
+    """The smallest image side whose canvas of `factor` times it can be downsampled: the canvas
+    must be larger than the reflected border (TensorFlow's reflect padding needs that)."""
+    return -antialias_first_tap(factor) // factor + 1
+
+
 # The check of a setting that is a float32 number ≥ 0 (a weight, an epsilon).
 NON_NEGATIVE_FLOAT32 = dict(
     valid=lambda v: 0 <= v <= FLOAT32_MAX, requirement="a number ≥ 0 (up to 3.4e38, float32)"
@@ -175,8 +204,8 @@ class Settings:
         128,
         "Side of the square input image in pixels (the final size when there are scales).",
         "The objective and the ascent",
-        valid=lambda v: v >= 1,
-        requirement="an integer ≥ 1 (pixels)",
+        valid=lambda v: 1 <= v <= MAX_IMAGE_SIZE,
+        requirement=f"an integer ≥ 1 (pixels), up to {MAX_IMAGE_SIZE}",
     )
     num_steps: int = setting(
         20,
@@ -259,29 +288,32 @@ class Settings:
         "file's leading Rescaling layer.",
         "The image parameterization",
         numbers=True,
-        valid=lambda v: not v or (len(v) == 2 and all(map(_finite, v)) and v[0] < v[1]),
-        requirement="two finite numbers (low, high) with low < high, or () for automatic",
+        valid=lambda v: (
+            not v or (len(v) == 2 and all(abs(x) <= FLOAT32_MAX for x in v) and v[0] < v[1])
+        ),
+        requirement="two finite numbers (low, high) with low < high, within ±3.4e38 (float32), "
+        "or () for automatic",
     )
     fourier_decay: float = setting(
         1.0,
         "Each frequency's amplitude is scaled by 1/f**fourier_decay (1: natural images' spectrum).",
         "The image parameterization",
-        valid=lambda v: _finite(v) and v >= 0,
-        requirement="a finite number ≥ 0",
+        valid=lambda v: 0 <= v <= MAX_FOURIER_DECAY,
+        requirement=f"a number from 0 to {MAX_FOURIER_DECAY:g}",
     )
     fourier_gain: float = setting(
         0.25,
         "Overall factor of the spectrum: how far one step moves the picture.",
         "The image parameterization",
-        valid=lambda v: _finite(v) and v > 0,
-        requirement="a finite number > 0",
+        valid=lambda v: 0 < v <= MAX_FOURIER_GAIN,
+        requirement=f"a number > 0, up to {MAX_FOURIER_GAIN:g}",
     )
     fourier_init_std: float = setting(
         0.01,
         "Standard deviation of the starting spectrum (seeded per (seed, filter)).",
         "The image parameterization",
-        valid=lambda v: _finite(v) and v >= 0,
-        requirement="a finite number ≥ 0",
+        valid=lambda v: 0 <= v <= MAX_FOURIER_INIT_STD,
+        requirement=f"a number from 0 to {MAX_FOURIER_INIT_STD:g}",
     )
     decorrelate_colour: bool = setting(
         True,
@@ -385,15 +417,15 @@ class Settings:
         0.1,
         'Contrast factor of the "standard" deprocess (0.1 blog, 0.15 keras.io, 0.25 Keras 2019).',
         "Deprocess",
-        valid=lambda v: _finite(v) and v > 0,
-        requirement="a finite number > 0",
+        # The multi-scale schedule divides by it: it must be a float32 above 0.
+        valid=lambda v: FLOAT32_TINY <= v <= FLOAT32_MAX,
+        requirement="a number > 0, from 1.2e-38 to 3.4e38 (float32)",
     )
     deprocess_epsilon: float = setting(
         1e-5,
         'Added to the std in the "standard" deprocess.',
         "Deprocess",
-        valid=lambda v: _finite(v) and v >= 0,
-        requirement="a finite number ≥ 0",
+        **NON_NEGATIVE_FLOAT32,
     )
     crop: int = setting(
         0,
@@ -691,6 +723,20 @@ def _is_empty_filter_list(value) -> bool:
     )
 
 
+def _numbers_from_text(value):
+    """The numbers of a tuple that the command line left as text: it reads "(nan, 1)" as
+    ('(nan, 1)',), since Python literals have no nan or inf. Read as numbers, the range check
+    names the value that is not finite; text that holds no numbers stays as it is."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 1 and isinstance(value[0], str)):
+        return value
+    parts = [part for part in value[0].strip().strip("()").split(",") if part.strip()]
+    try:
+        numbers_given = tuple(float(part) for part in parts)
+    except ValueError:
+        return value
+    return numbers_given or value
+
+
 def _check_value(name: str, value, field):
     """Checks one value's type, choice, emptiness and range; returns it in its plain type."""
     metadata = field.metadata
@@ -701,6 +747,8 @@ def _check_value(name: str, value, field):
             "is an empty filter list; give at least one index, e.g. filter_indices=(0, 5, 9), "
             "or leave it out to try the first max_filters",
         )
+    if metadata["numbers"]:
+        value = _numbers_from_text(value)
     if not _has_type(value, field):
         raise errors.SettingError(
             name, value, f"has the wrong type; {name} takes {type_name(name)}"
@@ -842,6 +890,29 @@ def _check_combinations(values: dict) -> None:
             f"scale of image_size={image_size} smaller than 1 px; use fewer upscalings or a "
             "larger image_size"
         )
+    canvas_factor = values["canvas_factor"]
+    if values["parameterization"] == "fourier" and canvas_factor > 1:
+        smallest = smallest_canvas_image(canvas_factor)
+        if first < smallest:
+            scale = (
+                f"the first scale ({first} px, num_upscalings={upscalings} with "
+                f"upscale_factor={show(factor)})"
+                if upscalings
+                else "the image"
+            )
+            raise errors.UsageError(
+                f"image_size={image_size} with canvas_factor={canvas_factor} is too small: "
+                f"{scale} must be at least {smallest} px for the canvas's antialiasing filter, "
+                f"which reflects {-antialias_first_tap(canvas_factor)} px at each border; use "
+                f"a larger image_size{', fewer upscalings' if upscalings else ''} or "
+                "canvas_factor=1"
+            )
+    model_range = values["input_range"]
+    if model_range and model_range[1] - model_range[0] > FLOAT32_MAX:
+        raise errors.UsageError(
+            f"input_range={show(model_range)} is too wide for float32: high − low must be at "
+            "most 3.4e38"
+        )
     _check_transforms(values["transforms"], first)
     strategy = values["strategy"]
     if values["devices"] and strategy != "mirrored":
@@ -867,21 +938,28 @@ def _check_combinations(values: dict) -> None:
             "num_shards > 1 splits the filters of one layer; panel_layers runs several: shard "
             "one layer at a time"
         )
-    atlas_layers = values["atlas_layers"]
-    repeated = [
-        name for position, name in enumerate(atlas_layers) if name in atlas_layers[:position]
-    ]
-    if repeated:
-        raise errors.UsageError(
-            f"layer {repeated[0]!r} appears twice in atlas_layers={show(atlas_layers)}; list "
-            "each layer once"
-        )
+    _check_layer_list("atlas_layers", values["atlas_layers"])
+    _check_layer_list("panel_layers", values["panel_layers"])
     titles, layers = values["panel_titles"], values["panel_layers"]
     if titles and len(titles) != len(layers):
         raise errors.UsageError(
             f"panel_titles has {len(titles)} titles for {len(layers)} panel_layers; give one "
             "title per layer, or none to use the layer names"
         )
+
+
+def _check_layer_list(name: str, layers) -> None:
+    """Refuses an empty name, or a name given twice, in the layer list setting `name`."""
+    for position, layer in enumerate(layers):
+        if not layer.strip():
+            raise errors.UsageError(
+                f"{name}={show(layers)} holds an empty layer name; give a layer's name, e.g. "
+                f"{name}=('conv1', 'conv2')"
+            )
+        if layer in layers[:position]:
+            raise errors.UsageError(
+                f"layer {layer!r} appears twice in {name}={show(layers)}; list each layer once"
+            )
 
 
 def _check_transforms(specs, smallest_size: int) -> None:

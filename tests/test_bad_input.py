@@ -113,6 +113,16 @@ CASES = [
         [QUICKSTART, "--config.image_size=16", "--config.border=3"],
         ["border=3", "4x4"],
     ),
+    (
+        "canvas_too_small_for_its_antialiasing",
+        ["--config=configs/quickstart.py", "--config.image_size=4"],
+        ["--config.image_size=4 with --config.canvas_factor=2", "at least 5 px"],
+    ),
+    (
+        "input_range_not_finite",
+        [QUICKSTART, "--config.input_range=(nan, 1)"],
+        ["--config.input_range=(nan, 1.0)", "finite"],
+    ),
     ("crop_leaves_no_pixels", [QUICKSTART, "--config.crop=32"], ["crop=32", "0 to 31"]),
     (
         "image_size_of_fixed_input_model",
@@ -270,6 +280,7 @@ def test_command_line_names_the_flag_where_python_names_the_setting(tmp_path):
     finished = run_command(QUICKSTART, "--config.image_size=-5", f"--outdir={tmp_path / 'out'}")
     assert finished.returncode == 2
     assert finished.stderr.strip().splitlines() == [
-        "keras-filters: error: --config.image_size=-5 is out of range: use an integer ≥ 1 (pixels)"
+        "keras-filters: error: --config.image_size=-5 is out of range: use an integer ≥ 1 "
+        "(pixels), up to 16384"
     ]
     assert not (tmp_path / "out").exists()

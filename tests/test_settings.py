@@ -86,6 +86,27 @@ def test_python_api_reports_in_python_words():
             "weights='vgg16.weights.h5' is for a Keras Applications model",
         ),
         (dict(atlas_layers=("a", "b", "a")), "layer 'a' appears twice in atlas_layers"),
+        (dict(panel_layers=("conv1", "conv1")), "layer 'conv1' appears twice in panel_layers"),
+        (
+            dict(panel_layers=("conv1", " ")),
+            "panel_layers=('conv1', ' ') holds an empty layer name",
+        ),
+        (
+            dict(image_size=50000),
+            "image_size=50000 is out of range: use an integer ≥ 1 (pixels), up to 16384",
+        ),
+        (dict(image_size=10**20), "image_size=100000000000000000000 is out of range"),
+        (dict(input_range=(-1e39, 1e39)), "input_range=(-1e+39, 1e+39) is out of range"),
+        (dict(input_range=(-3e38, 3e38)), "input_range=(-3e+38, 3e+38) is too wide for float32"),
+        # The command line leaves "(nan, 1)" as text: Python literals have no nan.
+        (dict(input_range=("(nan, 1)",)), "input_range=(nan, 1.0) is out of range: use two finite"),
+        (dict(input_range=(float("inf"), 1.0)), "input_range=(inf, 1.0) is out of range"),
+        (dict(fourier_decay=1e30), "fourier_decay=1e+30 is out of range: use a number from 0 to 4"),
+        (dict(fourier_gain=1e38), "fourier_gain=1e+38 is out of range"),
+        (dict(fourier_init_std=1e38), "fourier_init_std=1e+38 is out of range"),
+        (dict(deprocess_scale=1e308), "deprocess_scale=1e+308 is out of range"),
+        (dict(deprocess_scale=1e-300), "deprocess_scale=1e-300 is out of range"),
+        (dict(deprocess_epsilon=1e308), "deprocess_epsilon=1e+308 is out of range"),
         (
             dict(devices=("/gpu:0", "/gpu:1")),
             "devices=('/gpu:0', '/gpu:1') names the devices of strategy='mirrored'; "
@@ -107,6 +128,60 @@ def test_bad_setting_names_its_value(overrides, message):
         check(**overrides)
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+QUALITY = dict(parameterization="fourier", canvas_factor=2)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            dict(image_size=4),
+            "image_size=4 with canvas_factor=2 is too small: the image must be at least 5 px",
+        ),
+        (dict(image_size=2, canvas_factor=8), "image_size=2 with canvas_factor=8 is too small"),
+        (
+            dict(image_size=9, num_upscalings=1, upscale_factor=2.0),
+            "the first scale (4 px, num_upscalings=1 with upscale_factor=2.0) must be at least "
+            "5 px",
+        ),
+    ],
+)
+def test_canvas_too_small_for_its_antialiasing_filter_is_refused(overrides, message):
+    with pytest.raises(errors.UsageError) as raised:
+        check(**{**QUALITY, **overrides})
+    assert message in str(raised.value)
+
+
+def test_smallest_canvas_image_is_what_the_downsample_can_reflect():
+    from keras_filters.optvis import resample
+
+    for factor in range(2, 9):
+        smallest = settings_lib.smallest_canvas_image(factor)
+        border = -resample.first_tap(factor)
+        # The canvas of the smallest image is larger than the border; one pixel less is not.
+        assert smallest * factor > border >= (smallest - 1) * factor
+        image = np.zeros((1, smallest * factor, smallest * factor, 3), "float32")
+        assert tuple(resample.downsample(image, factor).shape) == (1, smallest, smallest, 3)
+        quality = dict(QUALITY, canvas_factor=factor)
+        check(**quality, image_size=smallest)
+        check(**quality, image_size=2 * smallest, num_upscalings=1, upscale_factor=2.0)
+    # A picture without a canvas, or a pixel picture, has no filter to fit.
+    check(parameterization="fourier", canvas_factor=1, image_size=1)
+    check(parameterization="pixel", canvas_factor=2, image_size=1)
+
+
+def test_every_recipe_passes_the_settings_checks():
+    import importlib
+    import pkgutil
+
+    import configs
+
+    for module in pkgutil.iter_modules(configs.__path__):
+        recipe = importlib.import_module(f"configs.{module.name}")
+        if hasattr(recipe, "get_config"):
+            check(**recipe.get_config().to_dict())
 
 
 def test_numpy_numbers_pass_like_python_numbers_and_become_them():

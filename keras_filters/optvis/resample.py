@@ -10,6 +10,8 @@ import math
 import numpy as np
 from keras import ops
 
+from keras_filters import settings
+
 # What enters from outside the picture, in `keras.ops.image.affine_transform`'s words:
 # "reflect" is (d c b a | a b c d | d c b a), the edge pixel repeated once (NumPy's
 # "symmetric"); "nearest" repeats the edge; "wrap" tiles; "constant" brings in zeros.
@@ -166,7 +168,9 @@ def rotation_matrices(angles):
     return ops.reshape(ops.stack(entries, axis=1), (-1, 3, 3))
 
 
-def lanczos_taps(factor: int, cutoff: float = 0.5, lobes: int = 5) -> np.ndarray:
+def lanczos_taps(
+    factor: int, cutoff: float = 0.5, lobes: int = settings.ANTIALIAS_LOBES
+) -> np.ndarray:
     """The weights of the `factor`-to-1 windowed-sinc antialiasing filter (sum 1).
 
     At an offset d from the output pixel's centre, measured in output pixels, the weight is
@@ -192,12 +196,16 @@ def lanczos_taps(factor: int, cutoff: float = 0.5, lobes: int = 5) -> np.ndarray
     return (weights / weights.sum()).astype(np.float32)
 
 
-def first_tap(factor: int, lobes: int = 5) -> int:
-    """The first input pixel the filter reads, counted from its output pixel's block (≤ 0)."""
-    return math.floor((factor - 1) / 2.0 - lobes * factor) + 1
+def first_tap(factor: int, lobes: int = settings.ANTIALIAS_LOBES) -> int:
+    """The first input pixel the filter reads, counted from its output pixel's block (≤ 0).
+
+    The arithmetic lives in `settings.antialias_first_tap`, so that the settings refuse an
+    image too small for it before Keras starts.
+    """
+    return settings.antialias_first_tap(factor, lobes)
 
 
-def downsample(images, factor: int, cutoff: float = 0.5, *, lobes: int = 5):
+def downsample(images, factor: int, cutoff: float = 0.5, *, lobes: int = settings.ANTIALIAS_LOBES):
     """Shrinks each image by a whole `factor`, filtering out what the smaller size cannot hold.
 
     A separable windowed-sinc low-pass (`lanczos_taps`) applied with stride `factor` along rows
@@ -208,7 +216,7 @@ def downsample(images, factor: int, cutoff: float = 0.5, *, lobes: int = 5):
     Args:
         images: Float tensor (batch, height, width, channels); height and width multiples of
             `factor`, and more than `-first_tap(factor, lobes)` pixels (9 for factor 2) so
-            that the border can be reflected.
+            that the border can be reflected (`settings.smallest_canvas_image`).
         factor: Input pixels per output pixel, a whole number ≥ 1 (1 returns `images`).
         cutoff: The low-pass cutoff in cycles per output pixel, in (0, 0.5]; 0.5 is the output's
             Nyquist frequency, lower keeps less of the band just below it. Defaults to 0.5.
