@@ -220,6 +220,7 @@ def _new_placement(strategy: str, devices, tpu_address: str, backend) -> Placeme
 
         by_name = {f"{device.platform}:{device.id}": device for device in jax.local_devices()}
         names = [name.lstrip("/").lower() for name in devices]
+        _refuse_repeated_devices(devices, names)
         unknown = [name for name in names if name not in by_name]
         if unknown:
             raise errors.UsageError(
@@ -230,6 +231,7 @@ def _new_placement(strategy: str, devices, tpu_address: str, backend) -> Placeme
     import tensorflow as tf
 
     if strategy == "mirrored":
+        _refuse_repeated_devices(devices, [_tensorflow_device_key(tf, name) for name in devices])
         cpus = [name for name in devices if "cpu" in name.lower()]
         if len(cpus) > 1:
             split_host_cpu(len(cpus))
@@ -257,6 +259,40 @@ def _new_placement(strategy: str, devices, tpu_address: str, backend) -> Placeme
             )
         return TensorFlowPlacement(tf.distribute.MultiWorkerMirroredStrategy())
     return TensorFlowPlacement(_tpu_strategy(tf, tpu_address))
+
+
+def _refuse_repeated_devices(devices, canonical) -> None:
+    """Refuses a device that `devices` names twice, in any spelling.
+
+    Args:
+        devices: The device names as given.
+        canonical: Each name in the backend's canonical form ('/cpu:0' and '/CPU:0' alike).
+
+    Raises:
+        UsageError: Naming the device and both spellings; MirroredStrategy would fail on an
+            assertion, JAX's mesh on a repeated device.
+    """
+    for position, key in enumerate(canonical):
+        if key in canonical[:position]:
+            first, again = devices[canonical.index(key)], devices[position]
+            spellings = f" (as {first!r} and {again!r})" if first != again else ""
+            raise errors.UsageError(
+                f"devices={tuple(devices)!r} names the device {first!r} twice{spellings}; "
+                "list each device once"
+            )
+
+
+def _tensorflow_device_key(tf, name: str):
+    """The device that `name` means to TensorFlow: '/cpu:0', '/CPU:0' and
+    '/job:localhost/replica:0/task:0/device:CPU:0' alike; a name TensorFlow cannot read stays
+    as it is (`_check_local_devices` refuses it)."""
+    try:
+        spec = tf.DeviceSpec.from_string(name)
+    except ValueError:
+        return name
+    device_type = spec.device_type.upper() if spec.device_type else None
+    job = None if spec.job == "localhost" else spec.job
+    return (job, spec.replica or 0, spec.task or 0, device_type, spec.device_index or 0)
 
 
 def _check_local_devices(tf, devices) -> None:

@@ -181,6 +181,11 @@ CASES = [
         ["'banana'", "choose from", "cpu:0"],  # Each backend lists its own devices.
     ),
     (
+        "device_named_twice",
+        [QUICKSTART, "--config.strategy=mirrored", "--config.devices=('/cpu:0', '/CPU:0')"],
+        ["'/cpu:0' twice (as '/cpu:0' and '/CPU:0')", "list each device once"],
+    ),
+    (
         "device_that_this_machine_lacks",
         [QUICKSTART, "--config.strategy=mirrored", '--config.devices=("/gpu:99",)'],
         ["gpu:99'", "choose from", "cpu:0"],
