@@ -256,11 +256,13 @@ def script_flags_parser(program: str, *, settings_flag: str = ""):
 
 
 def run_script(main, program: str, flags_parser, argv=None, interrupted: str = AGAIN_TO_FINISH):
-    """Runs a command's absl `main`; Ctrl-C ends it in one line on stderr, never a traceback.
+    """Runs a command's absl `main`; Ctrl-C or running out of memory ends it in one line on
+    stderr, never a traceback.
 
     A run that stopped on a signal between its chunks (`RunInterrupted`) has saved what it
     finished, and a Ctrl-C anywhere else leaves no file half-written (files are written whole
-    or not at all), so the line says what the user can do next.
+    or not at all), so the line says what the user can do next. A `MemoryError` (NumPy's
+    "Unable to allocate 112. GiB for an array …") is reported with exit code 2, as bad input.
 
     Args:
         main: The command's `main(argv)`.
@@ -277,6 +279,9 @@ def run_script(main, program: str, flags_parser, argv=None, interrupted: str = A
     except KeyboardInterrupt:
         print(f"{program}: interrupted; {interrupted}", file=sys.stderr)
         sys.exit(EXIT_KEYBOARD_INTERRUPT)
+    except MemoryError as error:
+        detail = f" ({one_line(error)})" if one_line(error) else ""
+        fail(f"out of memory{detail}; use a smaller image_size or batch_size", program)
 
 
 def refuse_undeclared_overrides(program: str) -> None:

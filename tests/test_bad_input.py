@@ -13,6 +13,7 @@ import keras
 import pytest
 from conftest import lambda_model, run_command, small_cnn
 
+from keras_filters import command_line
 from keras_filters.model import loading as models
 
 QUICKSTART = "--config=configs/quickstart_faithful.py"
@@ -289,3 +290,31 @@ def test_command_line_names_the_flag_where_python_names_the_setting(tmp_path):
         "(pixels), up to 16384"
     ]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "error, detail",
+    [
+        (
+            MemoryError(
+                "Unable to allocate 112. GiB for an array with shape (1, 3, 100000, 50001, 2) "
+                "and data type float32"
+            ),
+            " (Unable to allocate 112. GiB for an array with shape (1, 3, 100000, 50001, 2) "
+            "and data type float32)",
+        ),
+        (MemoryError(), ""),
+    ],
+)
+def test_running_out_of_memory_ends_in_one_line(error, detail, monkeypatch, capsys):
+    def main(argv):
+        raise error
+
+    # absl registers its flags once a process: here app.run only calls main.
+    monkeypatch.setattr(command_line.app, "run", lambda main, argv, flags_parser: main(argv))
+    with pytest.raises(SystemExit) as ended:
+        command_line.run_script(main, "keras-filters", None, argv=["keras-filters"])
+    assert ended.value.code == 2
+    assert capsys.readouterr().err == (
+        f"keras-filters: error: out of memory{detail}; use a smaller image_size or batch_size\n"
+    )
