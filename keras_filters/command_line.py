@@ -96,7 +96,10 @@ def check_arguments(argv, config_file: bool = True) -> None:
                 )
     path = config_path(argv)
     if config_file and not os.path.isfile(path):
-        raise errors.UsageError(f"config file {path!r} does not exist")
+        problem = "is a folder" if os.path.isdir(path) else "does not exist"
+        raise errors.UsageError(
+            f"config file {path!r} {problem}; expected a recipe's .py file or a recipe's name"
+        )
 
 
 def config_path(argv) -> str:

@@ -75,3 +75,8 @@ def test_demo_model_ships_with_the_package():
 def test_missing_model_file_is_a_usage_error(tmp_path):
     with pytest.raises(errors.UsageError, match="does not exist"):
         models.load_model(str(tmp_path / "nothing.keras"))
+
+
+def test_a_folder_given_as_the_weights_file_is_named_a_folder(tmp_path):
+    with pytest.raises(errors.UsageError, match=r"weights file '.*' is a folder; expected"):
+        models.load_model("vgg16", weights=str(tmp_path))

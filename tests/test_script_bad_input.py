@@ -130,6 +130,12 @@ CASES = [
         ["'/nowhere/recipe.py' does not exist"],
     ),
     (
+        "benchmark_config_folder",
+        "benchmark",
+        ["--config={figures}", "--outdir={outdir}"],
+        ["is a folder; expected a recipe's .py file"],
+    ),
+    (
         "benchmark_zero_sweep_steps",
         "benchmark",
         ["--sweep_steps=0", "--outdir={outdir}"],

@@ -262,9 +262,10 @@ def _keras_weights(weights: str):
     if str(weights).lower() == "imagenet":
         return "imagenet"
     if not os.path.isfile(weights):
+        problem = "is a folder" if os.path.isdir(weights) else "does not exist"
         raise errors.UsageError(
-            f"weights file {weights!r} does not exist; expected 'imagenet', 'none' or a path to "
-            "a weights file"
+            f"weights file {weights!r} {problem}; expected 'imagenet', 'none' or a path to a "
+            "weights file"
         )
     return weights
 
