@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import keras
 import pytest
@@ -143,12 +144,15 @@ def test_gallery_accumulates_figures_of_earlier_calls_and_takes_table_names(tmp_
 def test_interrupted_reproduce_ends_in_one_line_and_the_same_command_keeps_finished_figures(
     tmp_path,
 ):
+    # The second figure runs its 64 filters in 16 chunks; Ctrl-C once its first chunk is saved.
+    second = "dlwp1_block1_conv1"
     arguments = [
         sys.executable,
         os.path.join(REPO_ROOT, "scripts", "reproduce.py"),
-        "--figures=dlwp1_single,dlwp2_single",
+        f"--figures=dlwp1_single,{second}",
         "--config.weights=none",
-        "--config.num_steps=1",
+        "--config.num_steps=5",
+        "--config.batch_size=4",
         "--config.progress=false",
         f"--outdir={tmp_path}",
     ]
@@ -156,18 +160,20 @@ def test_interrupted_reproduce_ends_in_one_line_and_the_same_command_keeps_finis
     process = subprocess.Popen(
         arguments, cwd=REPO_ROOT, env=environment, stderr=subprocess.PIPE, text=True
     )
-    lines = []
-    for line in process.stderr:  # Ctrl-C once the first figure is done and the second begins.
-        lines.append(line)
-        if "figure 2/2: dlwp2_single" in line:
-            process.send_signal(signal.SIGINT)
-            break
-    rest = process.stderr.read()
-    assert process.wait(timeout=120) == 130, "".join(lines) + rest
-    last_lines = rest.strip().splitlines()
-    assert len(last_lines) == 1 and last_lines[0].startswith("reproduce: interrupted"), rest
-    assert "run the same command again to finish" in rest
+    first_chunk = tmp_path / second / resume.PROGRESS_FOLDER / "chunk_00000.npz"
+    deadline = time.monotonic() + 240
+    while not first_chunk.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    last_line = stderr.strip().splitlines()[-1]
+    assert last_line.startswith("reproduce: interrupted by SIGINT after "), stderr
+    assert last_line.endswith(" of 64 filters; run the same command again to finish")
     first_record = (tmp_path / "dlwp1_single" / "run.json").read_text()
+    assert json.loads((tmp_path / second / "run.json").read_text())["complete"] is False
     assert not (tmp_path / "index.html").exists()
 
     again = subprocess.run(
@@ -175,9 +181,9 @@ def test_interrupted_reproduce_ends_in_one_line_and_the_same_command_keeps_finis
     )
     assert again.returncode == 0, again.stderr
     assert "figure 1/2: dlwp1_single is already done" in again.stderr
-    assert "figure 2/2: dlwp2_single\n" in again.stderr
+    assert f"figure 2/2: {second}\n" in again.stderr and "resuming" in again.stderr
     assert (tmp_path / "dlwp1_single" / "run.json").read_text() == first_record  # Not rerun.
-    assert json.loads((tmp_path / "dlwp2_single" / "run.json").read_text())["complete"] is True
+    assert json.loads((tmp_path / second / "run.json").read_text())["complete"] is True
     assert (tmp_path / "index.html").read_text().count("<section") == 2
 
 
