@@ -80,3 +80,20 @@ def test_missing_model_file_is_a_usage_error(tmp_path):
 def test_a_folder_given_as_the_weights_file_is_named_a_folder(tmp_path):
     with pytest.raises(errors.UsageError, match=r"weights file '.*' is a folder; expected"):
         models.load_model("vgg16", weights=str(tmp_path))
+
+
+def test_loading_passes_on_warnings_but_not_those_about_how_the_file_was_written():
+    import warnings
+
+    legacy = (
+        "Do not pass an `input_shape`/`input_dim` argument to a layer. When using Sequential "
+        "models, prefer using an `Input(shape)` object as the first layer in the model instead."
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with models._warnings_kept_on_success():
+            warnings.warn(
+                legacy, UserWarning, stacklevel=1
+            )  # Once per such layer of a legacy file.
+            warnings.warn("a warning about the model itself", UserWarning, stacklevel=1)
+    assert [str(warning.message) for warning in caught] == ["a warning about the model itself"]

@@ -114,9 +114,16 @@ def load_saved_model(path: str, *, unsafe_deserialization: bool = False) -> kera
         ) from None
 
 
+# Warnings about how a file's model was written, which its user cannot act on: Keras rebuilds
+# a Sequential model saved with `input_shape` on its first layer (any legacy .h5 classifier)
+# and warns once per such layer, on every load.
+WRITER_WARNINGS = ("Do not pass an `input_shape`/`input_dim` argument to a layer",)
+
+
 @contextlib.contextmanager
 def _warnings_kept_on_success():
-    """Holds back Python warnings while a model loads; shows them only if loading succeeds.
+    """Holds back Python warnings while a model loads; shows them only if loading succeeds,
+    leaving out `WRITER_WARNINGS`.
 
     A file that does not fit makes Keras warn about every layer before it fails; the failure
     is reported in one line, and those warnings would bury it.
@@ -125,6 +132,8 @@ def _warnings_kept_on_success():
         warnings.simplefilter("always")
         yield
     for warning in caught:
+        if str(warning.message).startswith(WRITER_WARNINGS):
+            continue
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
