@@ -14,6 +14,7 @@ from PIL import Image
 
 from keras_filters import errors
 from keras_filters.job import resume
+from keras_filters.job import run as runner
 from keras_filters.tools import reproduce
 
 SCRIPT_TAG = "<script>alert(1)</script>"
@@ -191,14 +192,14 @@ def test_a_finished_figure_is_kept_only_for_the_same_settings(tmp_path):
     figure = reproduce.select_figures(["dlwp1_single"])[0]
     _, settings = reproduce.figure_settings(figure, {"weights": "none", "num_steps": 1})
     folder = str(tmp_path / figure.name)
-    assert reproduce.finished_record(folder, settings) is None  # Nothing there yet.
-    record = reproduce.job.run(folder, settings, log=open(os.devnull, "w"))
+    assert runner.finished_record(folder, settings) is None  # Nothing there yet.
+    record = runner.run(folder, settings, log=open(os.devnull, "w"))
     written = json.loads((tmp_path / figure.name / "run.json").read_text())
     assert written["seconds"] == record["seconds"]
-    assert reproduce.finished_record(folder, settings) == written
-    assert reproduce.finished_record(folder, settings.replace(num_steps=2)) is None
+    assert runner.finished_record(folder, settings) == written
+    assert runner.finished_record(folder, settings.replace(num_steps=2)) is None
     os.remove(os.path.join(folder, record["mosaic"]["file"]))
-    assert reproduce.finished_record(folder, settings) is None  # Its mosaic is gone.
+    assert runner.finished_record(folder, settings) is None  # Its mosaic is gone.
 
 
 def test_an_unfinished_figure_of_other_settings_is_refused_before_any_figure_runs(tmp_path):

@@ -26,7 +26,6 @@ Layout, relative to OUTDIR:
 """
 
 import dataclasses
-import json
 import os
 import sys
 
@@ -91,33 +90,12 @@ def layer_settings(settings: Settings, layer: str) -> Settings:
     )
 
 
-def _plain(value):
-    """A value as JSON gives it back: tuples become lists."""
-    return json.loads(json.dumps(artifacts._json_safe(value)))
-
-
-def _finished_record(folder: str, settings: Settings) -> dict | None:
-    """The run record in `folder` if that run finished with `settings`, else None."""
-    path = os.path.join(folder, job.RUN_FILE)
-    if not os.path.isfile(path):
-        return None
-    try:
-        record = artifacts.read_json(path)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict):  # Written by something else: the layer runs again.
-        return None
-    if record.get("complete") and record.get("settings") == _plain(settings.to_dict()):
-        return record
-    return None
-
-
 def _finished_layer(folder: str, settings: Settings) -> dict | None:
     """The run record of a layer that finished with `settings` and kept its inputs, else None
     (a layer run by an atlas that did not keep them runs again)."""
     if not os.path.isfile(os.path.join(folder, job.INPUTS_FILE)):
         return None
-    return _finished_record(folder, settings)
+    return job.finished_record(folder, settings)
 
 
 def _shard_folder(layer_folder: str, shard_index: int) -> str:
@@ -125,7 +103,7 @@ def _shard_folder(layer_folder: str, shard_index: int) -> str:
 
 
 def _shard_finished(folder: str, settings: Settings) -> bool:
-    return _finished_record(folder, settings) is not None and os.path.isfile(
+    return job.finished_record(folder, settings) is not None and os.path.isfile(
         os.path.join(folder, job.SHARD_FILE)
     )
 
@@ -181,8 +159,12 @@ def build_atlas(
         except ValueError as error:
             raise errors.UsageError(str(error)) from None
     folders = [site.layer_folder(position, info.name) for position, info in enumerate(infos)]
-    for info, folder in zip(infos, folders, strict=True):
-        _check_no_other_unfinished_run(outdir, settings, info.name, folder)
+    for info, folder in zip(infos, folders, strict=True):  # Before any layer runs again.
+        resume.refuse_other_unfinished_run(
+            _run_folder(outdir, settings, folder),
+            layer_settings(settings, info.name).to_dict(),
+            f"layer {info.name!r}",
+        )
     records = []
     to_run = [_filters_to_run(model, settings, info) for info in infos]
     total = sum(to_run)
@@ -290,26 +272,6 @@ def _run_folder(outdir: str, settings: Settings, folder: str) -> str:
     return layer_outdir
 
 
-def _check_no_other_unfinished_run(outdir: str, settings: Settings, layer: str, folder: str):
-    """Refuses, before any layer runs, an atlas whose layer folder holds an unfinished run of
-    other settings: that layer would refuse only once the layers before it had run again.
-
-    Raises:
-        UsageError: Naming the layer, its folder and what differs.
-    """
-    run_folder = _run_folder(outdir, settings, folder)
-    differences = resume.unfinished_settings_differ(
-        run_folder, layer_settings(settings, layer).to_dict()
-    )
-    if differences:
-        raise errors.UsageError(
-            f"layer {layer!r}: {run_folder!r} holds an unfinished run with other settings "
-            f"({differences}); rerun the atlas with those settings to finish it, use another "
-            f"outdir, or delete {os.path.join(run_folder, resume.PROGRESS_FOLDER)!r} to start "
-            "over"
-        )
-
-
 def _run_layer(outdir: str, settings: Settings, layer: str, folder: str, title: str, log):
     """Runs one layer's filters into its folder, or finds them done before.
 
@@ -403,7 +365,7 @@ def _layer_measures(layer_outdir: str, model, model_range, layer: str, record: d
         fail (see `keras_filters.quality`).
     """
     bounds = None if model_range is None else (model_range.low, model_range.high)
-    key = _plain(
+    key = artifacts.plain_json(
         {
             "settings": record["settings"],
             "input_range": None if bounds is None else [bound.tolist() for bound in bounds],

@@ -84,6 +84,12 @@ def write_json(path: str, data) -> None:
     _atomic_write(path, lambda file: file.write(text.encode("utf-8")))
 
 
+def plain_json(value):
+    """`value` as `write_json` then `read_json` give it back (tuples become lists, …), for
+    comparing a value with one read from a file."""
+    return json.loads(json.dumps(_json_safe(value)))
+
+
 def read_json(path: str):
     """The data of a JSON file that `write_json` wrote."""
     with open(path, encoding="utf-8") as file:

@@ -245,18 +245,36 @@ def check_layout(outdir: str, parts: list[str]) -> None:
         )
 
 
-def unfinished_settings_differ(outdir: str, settings: dict) -> str:
-    """How the settings of an unfinished run in `outdir` differ from `settings` (those that
-    decide the results); empty when they agree or there is no unfinished run. Lets a command
-    that runs many folders (the atlas, reproduce) refuse before it runs any of them."""
+def refuse_other_unfinished_run(outdir: str, settings: dict, owner: str) -> None:
+    """Refuses `outdir` if it holds an unfinished run of settings other than `settings` (those
+    that decide the results). Lets a command that runs many folders (the atlas, reproduce)
+    refuse before it runs any of them, not once the folders before had run again.
+
+    Args:
+        outdir: One folder of the command's runs.
+        settings: The settings its run will have.
+        owner: What the folder holds, for the message ("figure 'kerasio'", "layer 'conv3'").
+
+    Raises:
+        UsageError: Naming the owner, the folder and what differs. An unreadable progress
+            record is left to the run itself, which reports it in the same words.
+    """
     try:
         recorded = recorded_settings(outdir)
     except errors.UsageError:
-        return ""  # The run itself reports an unreadable record, in the same words.
+        return
     if recorded is None:
-        return ""
+        return
     no_weights = {"weights_sha256": "", "versions": {}}
-    return _differences(run_identity(recorded, **no_weights), run_identity(settings, **no_weights))
+    differences = _differences(
+        run_identity(recorded, **no_weights), run_identity(settings, **no_weights)
+    )
+    if differences:
+        raise errors.UsageError(
+            f"{owner}: {outdir!r} holds an unfinished run with other settings ({differences}); "
+            "rerun with those settings to finish it, use another outdir, or delete "
+            f"{os.path.join(outdir, PROGRESS_FOLDER)!r} to start over"
+        )
 
 
 def recorded_settings(outdir: str) -> dict | None:

@@ -110,6 +110,25 @@ def run(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def finished_record(folder: str, settings: Settings) -> dict | None:
+    """The run record in `folder` if a run of exactly `settings` finished there, else None: no
+    record, one that cannot be read or is not a record, one cut short (complete false, or a
+    progress folder beside it), one of other settings, or one whose mosaic is gone. A caller
+    that finds None runs it (again); the atlas and reproduce keep what they find."""
+    try:
+        record = artifacts.read_json(os.path.join(folder, RUN_FILE))
+        same = record["settings"] == artifacts.plain_json(settings.to_dict())
+        complete = record["complete"] is True
+        mosaic_file = (record.get("mosaic") or {}).get("file")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not (same and complete) or os.path.isdir(os.path.join(folder, resume.PROGRESS_FOLDER)):
+        return None
+    if mosaic_file and not os.path.isfile(os.path.join(folder, mosaic_file)):
+        return None
+    return record
+
+
 def _run(
     outdir, settings: Settings, log, resume_only, image_size_given, placement, keep_inputs
 ) -> dict:

@@ -169,17 +169,11 @@ def reproduce(
     for figure, _, settings in planned:  # A bad folder fails before the first figure.
         folder = os.path.join(outdir, figure.name)
         artifacts.check_outdir(folder)
-        differences = resume.unfinished_settings_differ(folder, settings.to_dict())
-        if differences:
-            raise errors.UsageError(
-                f"figure {figure.name!r}: {folder!r} holds an unfinished run with other settings "
-                f"({differences}); rerun with those settings to finish it, use another outdir, "
-                f"or delete {os.path.join(folder, resume.PROGRESS_FOLDER)!r} to start over"
-            )
+        resume.refuse_other_unfinished_run(folder, settings.to_dict(), f"figure {figure.name!r}")
     rendered = []
     for number, (figure, title, settings) in enumerate(planned, start=1):
         folder = os.path.join(outdir, figure.name)
-        record = finished_record(folder, settings)
+        record = job.finished_record(folder, settings)
         if record is not None:
             print(
                 f"{SCRIPT}: figure {number}/{len(planned)}: {figure.name} is already done in "
@@ -198,24 +192,6 @@ def reproduce(
     page = index_html(rendered_figures(outdir, known), outdir)
     artifacts.write_text(os.path.join(outdir, INDEX_FILE), page)
     return rendered
-
-
-def finished_record(folder: str, settings: settings_lib.Settings) -> dict | None:
-    """The record of a finished run of exactly `settings` in `folder`, or None: none there, one
-    cut short, one of other settings, or files that cannot be read (then the figure runs)."""
-    try:
-        with open(os.path.join(folder, job.RUN_FILE), encoding="utf-8") as file:
-            record = json.load(file)
-        same = settings_lib.Settings.create(record["settings"]).to_dict() == settings.to_dict()
-        mosaic_file = record["mosaic"]["file"]
-        complete = record["complete"] is True
-    except (OSError, ValueError, KeyError, TypeError):  # UsageError is a ValueError.
-        return None
-    if not (same and complete) or os.path.isdir(os.path.join(folder, resume.PROGRESS_FOLDER)):
-        return None
-    if mosaic_file and not os.path.isfile(os.path.join(folder, mosaic_file)):
-        return None
-    return record
 
 
 def rendered_figures(outdir: str, figures: Sequence[Figure] = FIGURES) -> list[RenderedFigure]:
