@@ -4,10 +4,7 @@ Each call turns its keyword settings into one validated `Settings` (errors in Py
 `ValueError: image_size=-5 is out of range: use an integer ≥ 1`) and runs the shared pipeline.
 """
 
-import numbers
 from collections.abc import Iterable, Sequence
-
-import numpy as np
 
 from keras_filters import errors, pipeline
 from keras_filters import settings as settings_lib
@@ -106,7 +103,7 @@ def checked_keys(keys) -> list[int]:
         )
     keys = list(keys)
     for key in keys:
-        if not isinstance(key, numbers.Integral) or isinstance(key, (bool, np.bool_)):
+        if not settings_lib.is_integer(key):
             raise errors.UsageError(
                 f"key {settings_lib.show(key)} in keys is not an integer; use integers from 0 "
                 f"to {render.MAX_KEY}"

@@ -21,7 +21,6 @@ BASE_CONFIG = recipes.BASE_RECIPE
 PROGRAM = "keras-filters"
 EXIT_ALL_FAILED = 1
 EXIT_USAGE = command_line.EXIT_USAGE
-EXIT_KEYBOARD_INTERRUPT = command_line.EXIT_KEYBOARD_INTERRUPT
 
 
 def _define_config_flag():

@@ -686,6 +686,16 @@ def type_name(name: str) -> str:
     return "a tuple of integers, e.g. '(0, 5, 9)'"
 
 
+def is_integer(value) -> bool:
+    """Whether `value` is an integer, Python's or NumPy's, and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value) -> bool:
+    """Whether `value` is a real number, Python's or NumPy's, and not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _has_type(value, field) -> bool:
     """Whether `value` has the type of the field's default (ints pass as floats)."""
     default = field.default
@@ -704,14 +714,8 @@ def _has_type(value, field) -> bool:
     if field.metadata["names"]:
         return all(isinstance(item, str) for item in value)
     if field.metadata["numbers"]:
-        return all(
-            isinstance(item, numbers.Real) and not isinstance(item, (bool, np.bool_))
-            for item in value
-        )
-    return all(
-        isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_))
-        for item in value
-    )
+        return all(map(is_number, value))
+    return all(map(is_integer, value))
 
 
 def _is_empty_filter_list(value) -> bool:

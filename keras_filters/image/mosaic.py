@@ -2,11 +2,10 @@
 
 import dataclasses
 import math
-import numbers
 
 import numpy as np
 
-from keras_filters import errors
+from keras_filters import errors, settings
 from keras_filters.settings import GRID_ORDERS as ORDERS
 from keras_filters.settings import SELECTIONS
 
@@ -56,12 +55,12 @@ def stitch(images, rows: int, cols: int, margin: int = 5, order: str = "row") ->
             unequal tiles, or tiles that are not uint8 (height, width, channels): other
             values would wrap around when written into the uint8 canvas.
     """
-    if not _is_integer(rows) or not _is_integer(cols) or rows < 1 or cols < 1:
+    if not settings.is_integer(rows) or not settings.is_integer(cols) or rows < 1 or cols < 1:
         raise errors.UsageError(
             f"a grid needs at least one row and one column; got rows={rows!r}, cols={cols!r}: "
             "use integers ≥ 1"
         )
-    if not _is_integer(margin) or margin < 0:
+    if not settings.is_integer(margin) or margin < 0:
         raise errors.UsageError(f"margin={margin!r} is not an integer ≥ 0; use pixels ≥ 0")
     if not isinstance(images, (list, tuple)):
         images = np.asarray(images)
@@ -90,11 +89,6 @@ def stitch(images, rows: int, cols: int, margin: int = 5, order: str = "row") ->
         top, left = row * (tile_height + margin), column * (tile_width + margin)
         canvas[top : top + tile_height, left : left + tile_width] = image
     return canvas
-
-
-def _is_integer(value) -> bool:
-    """Whether `value` is an integer (NumPy's too), not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _check_tile(tile: np.ndarray) -> None:

@@ -54,7 +54,7 @@ def check_input_size(
                 + (" or fewer num_upscalings" if len(sizes) > 1 else "")
             )
         return
-    for name, shape in zip(layer_names, shapes, strict=False):
+    for name, shape in zip(layer_names, shapes.values(), strict=False):
         if border and len(shape) == 4:
             height, width = shape[1:3]
             if height is not None and width is not None and 2 * border >= min(height, width):
@@ -92,29 +92,28 @@ def check_objectives(extractor, objectives, *, size: int) -> None:
         UsageError: For an index, position or border that the layer's output does not have,
             naming the objective, the layer, the value and the valid range.
     """
-    channels = int(extractor.input_shape[-1])
-    try:
-        spec = extractor.compute_output_spec(keras.KerasTensor((1, size, size, channels)))
-        where = f" at {size} px"
-    except Exception:  # Not traceable at this size: the symbolic shapes still give channels.
-        spec, where = extractor.output, ""
-    shapes = {name: tuple(item.shape) for name, item in spec.items()}
+    shapes = _output_shapes(extractor, size, int(extractor.input_shape[-1]))
+    where = f" at {size} px"
+    if shapes is None:  # Not traceable at this size: the symbolic shapes still give channels.
+        shapes = {name: tuple(item.shape) for name, item in extractor.output.items()}
+        where = ""
     objectives_lib.check_ranges(objectives, shapes, where)
 
 
-def _output_shapes(extractor, size: int, channels: int):
-    """Each output's shape for one size×size image, or None where Keras refuses the size."""
+def _output_shapes(extractor, size: int, channels: int) -> dict | None:
+    """{output name: shape} for one size×size image (one output: named ""), or None where
+    Keras refuses the size."""
     try:
         spec = extractor.compute_output_spec(keras.KerasTensor((1, size, size, channels)))
     except Exception:  # Keras raises ValueError for a pooling that reaches zero size; any
         return None  # failure here means the same: the layers cannot run at this size.
-    specs = spec.values() if isinstance(spec, dict) else [spec]
-    return [tuple(item.shape) for item in specs]
+    specs = spec if isinstance(spec, dict) else {"": spec}
+    return {name: tuple(item.shape) for name, item in specs.items()}
 
 
 def _works(shapes) -> bool:
     return shapes is not None and all(
-        dim is None or dim > 0 for shape in shapes for dim in shape[1:]
+        dim is None or dim > 0 for shape in shapes.values() for dim in shape[1:]
     )
 
 

@@ -130,7 +130,7 @@ class Objective:
         return self + (-1.0 * _as_objective(other, "-"))
 
     def __mul__(self, factor):
-        if not isinstance(factor, numbers.Real) or isinstance(factor, (bool, np.bool_)):
+        if not settings.is_number(factor):
             raise TypeError(
                 f"an objective can be multiplied by a number only; got {type(factor).__name__}"
             )
@@ -199,11 +199,6 @@ def objective_list(objectives) -> list[Objective]:
 # --- Argument checks: a bad argument is refused when the objective is made, in one line.
 
 
-def _is_integer(value) -> bool:
-    """Whether `value` is an integer (NumPy's too), not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_layer(kind: str, layer) -> None:
     """Refuses a layer that is not a non-empty text: `find_layer` could only say "not found"."""
     if not isinstance(layer, str) or not layer.strip():
@@ -217,7 +212,7 @@ def _check_whole_number(kind: str, name: str, value, use: str, *, optional: bool
     """Refuses `value` unless it is an integer ≥ 0 (or None, where `optional`)."""
     if optional and value is None:
         return
-    if not _is_integer(value) or value < 0:
+    if not settings.is_integer(value) or value < 0:
         raise errors.UsageError(
             f"{kind}: {name}={settings.show(value)} is not an integer ≥ 0; use {use}"
         )
@@ -231,12 +226,7 @@ def _check_index(kind: str, index, unit: str) -> None:
 
 def _check_weight(name: str, weight) -> None:
     """Refuses a regularizer weight that is not a finite number ≥ 0."""
-    if (
-        not isinstance(weight, numbers.Real)
-        or isinstance(weight, (bool, np.bool_))
-        or not math.isfinite(weight)
-        or weight < 0
-    ):
+    if not settings.is_number(weight) or not math.isfinite(weight) or weight < 0:
         raise errors.UsageError(
             f"regularizer weight {name}={settings.show(weight)} is not a finite number ≥ 0; "
             "use a number ≥ 0 (0 leaves it out)"
@@ -671,11 +661,7 @@ def l2(center: float = 0.0) -> Objective:
     Raises:
         UsageError: For a center that is not a finite number.
     """
-    if (
-        not isinstance(center, numbers.Real)
-        or isinstance(center, (bool, np.bool_))
-        or not math.isfinite(center)
-    ):
+    if not settings.is_number(center) or not math.isfinite(center):
         raise errors.UsageError(
             f"l2: center={settings.show(center)} is not a finite number; use a value of the "
             "model's input space, e.g. 0"
