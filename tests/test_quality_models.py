@@ -114,3 +114,69 @@ def test_training_repeats_for_a_seed_and_augmentation_changes_what_it_learns(tra
     assert accuracy == accuracy_again
     # ... and only the redrawn pictures make the augmented run's weights differ.
     assert np.abs(stem_kernel(augmented) - stem_kernel(as_drawn)).max() > 1e-3
+
+
+def test_leaf_radii_follow_the_inverse_cube_density(training_script):
+    smallest, largest = 2.0, 32.0
+    quantiles = np.linspace(0.0, 1.0, 11)
+    radii = training_script.leaf_radius(quantiles, smallest, largest)
+    np.testing.assert_allclose(radii[[0, -1]], [smallest, largest])
+    # F(r) = (smallest⁻² − r⁻²) / (smallest⁻² − largest⁻²), the integral of r⁻³, undoes it.
+    distribution = (smallest**-2 - radii**-2) / (smallest**-2 - largest**-2)
+    np.testing.assert_allclose(distribution, quantiles, atol=1e-12)
+    # Half the discs are smaller than about 2√2 px: small ones far outnumber large ones.
+    np.testing.assert_allclose(training_script.leaf_radius(0.5, smallest, largest), 2.82, atol=0.01)
+
+
+def test_dead_leaves_cover_the_scene_with_flat_discs_unless_textured(training_script):
+    def flat_fraction(scene):
+        """Pixels whose right-hand neighbour has exactly their colour."""
+        return float(np.mean(np.all(scene[:, 1:] == scene[:, :-1], axis=-1)))
+
+    rng = np.random.default_rng(0)
+    flat, held = training_script.dead_leaves(32, 3, rng, 2.0, 32.0)
+    assert held.all()
+    assert 0.0 <= flat.min() and flat.max() <= 1.0
+    # Discs of one colour each: most neighbours agree, and a few dozen colours make the scene.
+    assert flat_fraction(flat) > 0.7
+    assert 5 < len(np.unique(flat.reshape(-1, 3), axis=0)) < 200
+    textured, _ = training_script.dead_leaves(32, 3, rng, 2.0, 32.0, textured=True)
+    assert flat_fraction(textured) < 0.3
+    # A counted scene holds only what its few discs cover.
+    _, few = training_script.dead_leaves(32, 1, rng, 1.0, 4.0, count=2)
+    assert 0 < np.count_nonzero(few) <= 2 * np.pi * 4.0**2 + 8
+
+
+def test_a_leaves_scene_shows_the_pattern_in_an_ellipse_over_the_middle(training_script):
+    pattern = np.full((32, 32, 1), 0.5, np.float32)
+    background = np.zeros((32, 32, 1), np.float32)
+    rng = np.random.default_rng(1)
+    scenes = np.stack(
+        [training_script._in_scene(pattern, background, rng, False) for _ in range(20)]
+    )
+    shown = scenes[..., 0] == 0.5
+    # The ellipse always holds the centre; only a front disc can hide it.
+    assert np.count_nonzero(shown[:, 16, 16]) >= 16
+    area = shown.mean(axis=(1, 2))  # Between the smallest ellipse (0.28) and the picture.
+    assert area.min() > 0.15 and area.max() < 0.96
+    assert np.all(scenes[~shown] != 0.5)
+
+
+def test_the_scene_option_keeps_plain_pictures_and_puts_patterns_on_leaves(training_script):
+    plain, labels = training_script.make_dataset(20, 4, 32, 3, noise=0.0)
+    again, _ = training_script.make_dataset(20, 4, 32, 3, noise=0.0, scene="plain")
+    np.testing.assert_array_equal(plain, again)
+    leaves, leaf_labels = training_script.make_dataset(20, 4, 32, 3, noise=0.0, scene="leaves")
+    np.testing.assert_array_equal(labels, leaf_labels)
+
+    def colour_rank(picture):
+        """How many directions its colours span: 1 for a blend of two colours."""
+        colours = picture.reshape(-1, 3) - picture.reshape(-1, 3).mean(axis=0)
+        singular = np.linalg.svd(colours, compute_uv=False)
+        return int(np.sum(singular > 1e-3 * singular[0]))
+
+    # A plain picture blends its two colours; a scene adds the discs' colours around it.
+    assert [colour_rank(picture) for picture in plain] == [1] * 20
+    assert [colour_rank(picture) for picture in leaves] == [3] * 20
+    with pytest.raises(ValueError, match="unknown scene 'forest'; choose one of: plain"):
+        training_script.make_dataset(2, 0, 32, 3, scene="forest")
