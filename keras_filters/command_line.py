@@ -21,6 +21,10 @@ from keras_filters.job import artifacts, interruption
 EXIT_USAGE = 2
 EXIT_KEYBOARD_INTERRUPT = startup.EXIT_KEYBOARD_INTERRUPT
 AGAIN_TO_FINISH = "run the same command again to finish"
+# What a run that ran out of memory can change: the memory a step takes grows with both.
+LOWER_MEMORY = "use a smaller image_size or batch_size"
+# The backend modules, each with `is_out_of_memory(error)`.
+BACKEND_MODULES = ("keras_filters.backends.tensorflow", "keras_filters.backends.jax")
 
 
 def flag_words(message: str) -> str:
@@ -258,6 +262,29 @@ def script_flags_parser(program: str, *, settings_flag: str = ""):
     return parse
 
 
+def device_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is a Keras backend's report that a device ran out of memory:
+    TensorFlow's `ResourceExhaustedError`, or XLA's RESOURCE_EXHAUSTED under JAX.
+
+    Only the backend modules already loaded are asked (a backend's error comes after it
+    loaded): importing one here would start TensorFlow under the JAX backend, or slow down a
+    command that never loads Keras.
+    """
+    return any(
+        sys.modules[name].is_out_of_memory(error) for name in BACKEND_MODULES if name in sys.modules
+    )
+
+
+def out_of_memory_detail(error: BaseException) -> str:
+    """The line of a device's out-of-memory report that names the allocation ("OOM when
+    allocating tensor with shape[…]", "RESOURCE_EXHAUSTED: Out of memory allocating … bytes"),
+    without TensorFlow's {{node …}} marks; a graph's report puts it among the lines of the
+    stack where the graph was built."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    allocation = [line for line in lines if re.search(r"\bOOM\b|[Oo]ut of memory", line)]
+    return re.sub(r"\{\{[^}]*\}\}", "", (allocation or lines or [""])[0]).strip()
+
+
 def run_script(main, program: str, flags_parser, argv=None, interrupted: str = AGAIN_TO_FINISH):
     """Runs a command's absl `main`; Ctrl-C or running out of memory ends it in one line on
     stderr, never a traceback.
@@ -265,7 +292,9 @@ def run_script(main, program: str, flags_parser, argv=None, interrupted: str = A
     A run that stopped on a signal between its chunks (`RunInterrupted`) has saved what it
     finished, and a Ctrl-C anywhere else leaves no file half-written (files are written whole
     or not at all), so the line says what the user can do next. A `MemoryError` (NumPy's
-    "Unable to allocate 112. GiB for an array …") is reported with exit code 2, as bad input.
+    "Unable to allocate 112. GiB for an array …"), or a device out of memory (a backend's
+    error, see `device_out_of_memory`), is reported with exit code 2, as bad input; the chunks
+    that the run finished before stay saved.
 
     Args:
         main: The command's `main(argv)`.
@@ -282,9 +311,14 @@ def run_script(main, program: str, flags_parser, argv=None, interrupted: str = A
     except KeyboardInterrupt:
         print(f"{program}: interrupted; {interrupted}", file=sys.stderr)
         sys.exit(EXIT_KEYBOARD_INTERRUPT)
-    except MemoryError as error:
-        detail = f" ({one_line(error)})" if one_line(error) else ""
-        fail(f"out of memory{detail}; use a smaller image_size or batch_size", program)
+    except Exception as error:  # Out of memory: the host's (MemoryError) or a device's.
+        if isinstance(error, MemoryError):
+            problem, detail = "out of memory", one_line(error)
+        elif device_out_of_memory(error):
+            problem, detail = "the device ran out of memory", out_of_memory_detail(error)
+        else:
+            raise
+        fail(f"{problem}{f' ({detail})' if detail else ''}; {LOWER_MEMORY}", program)
 
 
 def refuse_undeclared_overrides(program: str) -> None:

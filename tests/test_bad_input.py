@@ -318,3 +318,92 @@ def test_running_out_of_memory_ends_in_one_line(error, detail, monkeypatch, caps
     assert capsys.readouterr().err == (
         f"keras-filters: error: out of memory{detail}; use a smaller image_size or batch_size\n"
     )
+
+
+# TensorFlow's report of a step that ran out of GPU memory: the allocation's line sits among the
+# lines of the stack where the graph was built, and ends in a hint and the op.
+GRAPH_OUT_OF_MEMORY = """Graph execution error:
+
+Detected at node model/block5_conv1/Conv2D defined at (most recent call last):
+  File "scripts/visualize.py", line 9, in <module>
+
+  File "keras_filters/optvis/step.py", line 40, in step
+
+OOM when allocating tensor with shape[64,512,128,128] and type float on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc
+\t [[{{node model/block5_conv1/Conv2D}}]]
+Hint: If you want to see a list of allocated tensors when OOM happens, add report_tensor_allocations_upon_oom to RunOptions for current allocation info. This isn't available when running in Eager mode.
+ [Op:__inference_step_1234]"""  # noqa: E501
+EAGER_OUT_OF_MEMORY = (
+    "{{function_node __wrapped__Fill_device_/job:localhost/replica:0/task:0/device:CPU:0}} OOM "
+    "when allocating tensor with shape[100000000,1000000] and type float on "
+    "/job:localhost/replica:0/task:0/device:CPU:0 by allocator mklcpu [Op:Fill] name: "
+)
+
+
+def device_out_of_memory(backend: str, tensorflow_message: str):
+    """The error that `backend` raises for a device out of memory: TensorFlow's, made here (its
+    allocator retries for 10 s before it gives up), or JAX's own, for 400 TB."""
+    if backend == "jax":
+        with pytest.raises(RuntimeError) as raised:
+            keras.ops.zeros((10**8, 10**6))
+        return raised.value
+    import tensorflow as tf
+
+    return tf.errors.ResourceExhaustedError(None, None, tensorflow_message)
+
+
+def run_raising(error, monkeypatch):
+    """Runs a command whose main raises `error`; returns how it ended (the SystemExit)."""
+
+    def main(argv):
+        raise error
+
+    # absl registers its flags once a process: here app.run only calls main.
+    monkeypatch.setattr(command_line.app, "run", lambda main, argv, flags_parser: main(argv))
+    with pytest.raises(SystemExit) as ended:
+        command_line.run_script(main, "keras-filters", None, argv=["keras-filters"])
+    return ended.value
+
+
+@pytest.mark.parametrize(
+    "backend, tensorflow_message, allocation",
+    [
+        (
+            "tensorflow",
+            GRAPH_OUT_OF_MEMORY,
+            "OOM when allocating tensor with shape[64,512,128,128] and type float on "
+            "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc",
+        ),
+        (
+            "tensorflow",
+            EAGER_OUT_OF_MEMORY,
+            "OOM when allocating tensor with shape[100000000,1000000] and type float on "
+            "/job:localhost/replica:0/task:0/device:CPU:0 by allocator mklcpu [Op:Fill] name:",
+        ),
+        ("jax", "", "RESOURCE_EXHAUSTED: Out of memory allocating 400000000000000 bytes."),
+    ],
+    ids=["tensorflow_graph", "tensorflow_eager", "jax"],
+)
+def test_a_device_out_of_memory_ends_in_one_line_with_the_settings_that_lower_it(
+    backend, tensorflow_message, allocation, monkeypatch, capsys
+):
+    if keras.backend.backend() != backend:
+        pytest.skip(f"the error of the {backend} backend")
+    from keras_filters import backends
+
+    backends.current()  # A command has loaded its backend before it can run out of memory.
+    ended = run_raising(device_out_of_memory(backend, tensorflow_message), monkeypatch)
+    assert ended.code == 2
+    assert capsys.readouterr().err == (
+        f"keras-filters: error: the device ran out of memory ({allocation}); use a smaller "
+        "image_size or batch_size\n"
+    )
+
+
+def test_a_backend_error_that_is_not_out_of_memory_is_not_reported_as_one(monkeypatch):
+    from keras_filters import backends
+
+    backends.current()
+    other = RuntimeError("INTERNAL: the step could not be compiled")
+    with pytest.raises(RuntimeError, match="INTERNAL: the step could not be compiled"):
+        run_raising(other, monkeypatch)

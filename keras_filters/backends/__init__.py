@@ -10,6 +10,10 @@ to ascend and the one to report (they differ by the regularizers' penalty); it c
 step_size)` turns the gradient of the first into the step's result, with the second as
 `losses`. Both are written with `keras.ops` in `keras_filters.optvis`. The compiled step is
 `step(params, state, targets, step_size, draws) -> apply_update(...)`, traced once per run.
+
+Each also says how big a pass is and how much memory is free (`activation_bytes`,
+`free_device_memory`), lists its devices (`probe_devices`), and tells its report of a device
+out of memory from other errors (`is_out_of_memory`).
 """
 
 import importlib

@@ -97,3 +97,11 @@ def probe_devices() -> list:
     if importlib.util.find_spec("tensorflow"):
         import tensorflow  # noqa: F401
     return devices
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is XLA's report that a device ran out of memory ("RESOURCE_EXHAUSTED: Out
+    of memory allocating … bytes"). JAX raises it as a RuntimeError whose message starts with
+    XLA's status code; its class is `jax.errors.JaxRuntimeError` in recent releases and
+    `jaxlib.xla_extension.XlaRuntimeError` in older ones, so the message decides."""
+    return isinstance(error, RuntimeError) and str(error).lstrip().startswith("RESOURCE_EXHAUSTED")

@@ -86,3 +86,9 @@ def free_device_memory() -> int | None:
 def probe_devices() -> list:
     """Lists the devices (TensorFlow probes CUDA, and logs about it, on first use)."""
     return tf.config.list_physical_devices()
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is TensorFlow's report that a device ran out of memory ("OOM when
+    allocating tensor with shape[…]"), eager, in a `tf.function` or compiled with XLA."""
+    return isinstance(error, tf.errors.ResourceExhaustedError)
