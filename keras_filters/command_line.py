@@ -14,12 +14,11 @@ import sys
 
 from absl import app, flags
 
-from keras_filters import errors, recipes, startup
+from keras_filters import errors, recipes
 from keras_filters import settings as settings_lib
 from keras_filters.job import artifacts, interruption
 
 EXIT_USAGE = 2
-EXIT_KEYBOARD_INTERRUPT = startup.EXIT_KEYBOARD_INTERRUPT
 AGAIN_TO_FINISH = "run the same command again to finish"
 # What a run that ran out of memory can change: the memory a step takes grows with both.
 LOWER_MEMORY = "use a smaller image_size or batch_size"
@@ -286,31 +285,35 @@ def out_of_memory_detail(error: BaseException) -> str:
 
 
 def run_script(main, program: str, flags_parser, argv=None, interrupted: str = AGAIN_TO_FINISH):
-    """Runs a command's absl `main`; Ctrl-C or running out of memory ends it in one line on
-    stderr, never a traceback.
+    """Runs a command's absl `main`; Ctrl-C, SIGTERM or running out of memory ends it in one
+    line on stderr, never a traceback.
 
     A run that stopped on a signal between its chunks (`RunInterrupted`) has saved what it
-    finished, and a Ctrl-C anywhere else leaves no file half-written (files are written whole
-    or not at all), so the line says what the user can do next. A `MemoryError` (NumPy's
-    "Unable to allocate 112. GiB for an array …"), or a device out of memory (a backend's
-    error, see `device_out_of_memory`), is reported with exit code 2, as bad input; the chunks
-    that the run finished before stay saved.
+    finished, and a Ctrl-C or SIGTERM anywhere else (loading the model, writing the files)
+    leaves the chunks saved so far and no file half-written (files are written whole or not at
+    all), so the line says what the user can do next: exit code 130 for Ctrl-C, 143 for
+    SIGTERM. A `MemoryError` (NumPy's "Unable to allocate 112. GiB for an array …"), or a
+    device out of memory (a backend's error, see `device_out_of_memory`), is reported with exit
+    code 2, as bad input; the chunks that the run finished before stay saved.
 
     Args:
         main: The command's `main(argv)`.
         program: The command, as its messages name it.
         flags_parser: The `flags_parser` for `app.run`.
         argv: The command line; None for sys.argv. Defaults to None.
-        interrupted: What to do after a Ctrl-C. Defaults to running the same command again.
+        interrupted: What to do after a Ctrl-C or SIGTERM. Defaults to running the same
+            command again.
     """
     try:
-        app.run(main, argv=argv, flags_parser=flags_parser)
+        with interruption.SigtermStops():
+            app.run(main, argv=argv, flags_parser=flags_parser)
     except interruption.RunInterrupted as stopped:
         print(f"{program}: {stopped}; {AGAIN_TO_FINISH}", file=sys.stderr)
         sys.exit(stopped.exit_code)
-    except KeyboardInterrupt:
-        print(f"{program}: interrupted; {interrupted}", file=sys.stderr)
-        sys.exit(EXIT_KEYBOARD_INTERRUPT)
+    except KeyboardInterrupt as stopped:  # Ctrl-C, or SIGTERM (`Terminated`).
+        words, exit_code = interruption.describe(stopped)
+        print(f"{program}: {words}; {interrupted}", file=sys.stderr)
+        sys.exit(exit_code)
     except Exception as error:  # Out of memory: the host's (MemoryError) or a device's.
         if isinstance(error, MemoryError):
             problem, detail = "out of memory", one_line(error)

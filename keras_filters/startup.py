@@ -4,7 +4,7 @@ import contextlib
 import os
 import sys
 
-EXIT_KEYBOARD_INTERRUPT = 130  # 128 + SIGINT, as a shell reports a process that Ctrl-C ended.
+from keras_filters.job import interruption
 
 
 @contextlib.contextmanager
@@ -52,11 +52,16 @@ def import_backend_quietly() -> None:
 
 
 def import_backend_for_command(program: str) -> None:
-    """`import_backend_quietly` for a command: a Ctrl-C while the backend loads (seconds, before
-    the command has done anything) ends it in one line on stderr with exit code 130, not an
-    import traceback. `program` names the command in that line."""
+    """`import_backend_quietly` for a command: a Ctrl-C or SIGTERM while the backend loads
+    (seconds, before the command has done anything) ends it in one line on stderr with exit
+    code 130 or 143, not an import traceback or no word at all. `program` names the command in
+    that line."""
     try:
-        import_backend_quietly()
-    except KeyboardInterrupt:
-        print(f"{program}: interrupted while Keras was loading; nothing was done", file=sys.stderr)
-        sys.exit(EXIT_KEYBOARD_INTERRUPT)
+        with interruption.SigtermStops() as stop:
+            import_backend_quietly()
+        if stop.requested:  # A `Terminated` that the import lost: nothing was done yet.
+            raise interruption.Terminated
+    except KeyboardInterrupt as stopped:  # Ctrl-C, or SIGTERM (`Terminated`).
+        words, exit_code = interruption.describe(stopped)
+        print(f"{program}: {words} while Keras was loading; nothing was done", file=sys.stderr)
+        sys.exit(exit_code)

@@ -180,6 +180,15 @@ def test_second_signal_stops_at_once():
     assert signal.getsignal(signal.SIGINT) is not stop._handle
 
 
+def test_a_second_sigterm_stops_at_once_as_sigterm(safety_handler):
+    with interruption.StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.signal_number == signal.SIGTERM
+        with pytest.raises(interruption.Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert safety_handler == []
+
+
 def test_nested_stop_signals_share_one_request():
     # A signal inside the inner one (a layer's run) reaches the outer one (the atlas's loop)...
     with interruption.StopSignals() as outer:
@@ -264,6 +273,96 @@ def test_a_command_stopped_by_ctrl_c_ends_in_one_line_with_code_130(
         commands.run_script(_raise(exception), "merge", None, argv=["merge"])
     assert ended.value.code == 130
     assert capsys.readouterr().err == message + "\n"
+
+
+def terminating(function, lost: bool = False):
+    """`function`, made to send this process SIGTERM before it runs: the handler of SIGTERM
+    takes it at once, in this thread, at a chosen point of a run. With `lost`, the exception it
+    raises is dropped, as Python drops one raised in a garbage-collection callback."""
+
+    def call(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt:
+            if not lost:
+                raise
+        return function(*args, **kwargs)
+
+    return call
+
+
+@pytest.mark.parametrize("stage", ["loading the model", "writing the mosaic"])
+def test_sigterm_outside_the_chunk_loop_ends_the_command_in_one_line_with_code_143(
+    stage, tmp_path, monkeypatch, capsys, safety_handler
+):
+    from PIL import Image
+
+    from keras_filters import pipeline
+
+    outdir = tmp_path / "run"
+    settings = dict(SETTINGS, num_steps=3)
+    if stage == "loading the model":
+        monkeypatch.setattr(pipeline, "load_model", terminating(pipeline.load_model))
+    else:  # The first file written after the chunks: the mosaic, once its temporary file is open.
+        monkeypatch.setattr(Image.Image, "save", terminating(Image.Image.save))
+    # absl registers its flags once a process: here app.run only calls main.
+    monkeypatch.setattr(commands.app, "run", lambda main, argv, flags_parser: main(argv))
+    with pytest.raises(SystemExit) as ended:
+        commands.run_script(
+            lambda argv: runner.run(str(outdir), settings), "keras-filters", None, argv=["x"]
+        )
+    monkeypatch.undo()
+    assert ended.value.code == 143 and safety_handler == []
+    assert capsys.readouterr().err == (
+        "keras-filters: terminated by SIGTERM; run the same command again to finish\n"
+    )
+    if stage == "loading the model":
+        assert not outdir.exists()
+        return
+    # The finished chunks are kept, and no file is half-written: the next run writes the files.
+    assert os.listdir(outdir) == [resume.PROGRESS_FOLDER]
+    assert sorted(os.listdir(outdir / resume.PROGRESS_FOLDER)) == [
+        "chunk_00000.npz",
+        "chunk_00001.npz",
+        "chunk_00002.npz",
+        resume.RECORD_FILE,
+    ]
+    log = open(tmp_path / "log", "w+")
+    record = runner.run(str(outdir), settings, log=log)
+    log.seek(0)
+    assert "12 of 12 filters already done" in log.read()
+    assert record["complete"] and sorted(os.listdir(outdir)) == ["mosaic.png", "run.json"]
+
+
+def test_a_sigterm_lost_while_the_model_loads_stops_the_run_before_its_first_chunk(
+    tmp_path, monkeypatch, capsys, safety_handler
+):
+    from keras_filters import pipeline
+
+    outdir = tmp_path / "run"
+    monkeypatch.setattr(pipeline, "load_model", terminating(pipeline.load_model, lost=True))
+    monkeypatch.setattr(commands.app, "run", lambda main, argv, flags_parser: main(argv))
+    with pytest.raises(SystemExit) as ended:
+        commands.run_script(
+            lambda argv: runner.run(str(outdir), SETTINGS), "keras-filters", None, argv=["x"]
+        )
+    assert ended.value.code == 143 and safety_handler == []
+    assert capsys.readouterr().err == (
+        "keras-filters: interrupted by SIGTERM after 0 of 12 filters; run the same command "
+        "again to finish\n"
+    )
+    assert os.listdir(outdir) == [resume.PROGRESS_FOLDER]  # Only the run's record.
+
+
+@pytest.mark.parametrize("lost", [False, True])
+def test_sigterm_while_keras_loads_ends_in_one_line(lost, monkeypatch, capsys, safety_handler):
+    monkeypatch.setattr(startup, "import_backend_quietly", terminating(lambda: None, lost))
+    with pytest.raises(SystemExit) as ended:
+        startup.import_backend_for_command("merge")
+    assert ended.value.code == 143 and safety_handler == []
+    assert capsys.readouterr().err == (
+        "merge: terminated by SIGTERM while Keras was loading; nothing was done\n"
+    )
 
 
 def test_ctrl_c_while_keras_loads_ends_in_one_line(monkeypatch, capsys):

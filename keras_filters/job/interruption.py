@@ -1,8 +1,13 @@
 """Ends a run cleanly on Ctrl-C (SIGINT) or SIGTERM instead of killing it mid-write.
 
-While `StopSignals` is active, the first signal only sets a flag: the chunk in progress is
-abandoned at its next step, the finished chunks are kept, and the caller writes what is done.
-A second signal raises KeyboardInterrupt at once, for a run that must stop now.
+While `StopSignals` is active (the chunk loop), the first signal only sets a flag: the chunk in
+progress is abandoned at its next step, the finished chunks are kept, and the caller writes
+what is done. A second signal stops the run at once (`stop_now`), for a run that must stop now.
+
+Outside the chunk loop (loading the model, writing the files) there is nothing to finish
+first: SIGINT raises KeyboardInterrupt there, as Python does, and SIGTERM raises `Terminated`
+while `SigtermStops` is active, so that a command ends in one line rather than being killed
+without a word. Files are written whole or not at all, so none is left half-written.
 """
 
 import signal
@@ -14,6 +19,35 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def signal_name(signal_number: int) -> str:
     """'SIGINT' for 2, and so on."""
     return signal.Signals(signal_number).name
+
+
+def exit_code(signal_number: int) -> int:
+    """128 + the signal number, as a shell reports a process that a signal ended."""
+    return 128 + signal_number
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, as Python raises KeyboardInterrupt for SIGINT.
+
+    A KeyboardInterrupt, so that what cleans up after a Ctrl-C cleans up after it too, and
+    `except Exception` does not take it for an error.
+    """
+
+
+def stop_now(signal_number, frame=None) -> None:
+    """Stops the run at once: raises `Terminated` for SIGTERM, KeyboardInterrupt for SIGINT.
+
+    What `SigtermStops` does on SIGTERM, and `StopSignals` on a second signal.
+    """
+    raise Terminated if signal_number == signal.SIGTERM else KeyboardInterrupt
+
+
+def describe(interrupt: KeyboardInterrupt) -> tuple[str, int]:
+    """How a command ends on `interrupt`: its words and its exit code ("interrupted", 130 for
+    a Ctrl-C; "terminated by SIGTERM", 143 for `Terminated`)."""
+    if isinstance(interrupt, Terminated):
+        return f"terminated by {signal_name(signal.SIGTERM)}", exit_code(signal.SIGTERM)
+    return "interrupted", exit_code(signal.SIGINT)
 
 
 class StopRequested(Exception):
@@ -44,7 +78,7 @@ class RunInterrupted(Exception):
     @property
     def exit_code(self) -> int:
         """128 + the signal number, as a shell reports a process that a signal ended."""
-        return 128 + self.signal_number
+        return exit_code(self.signal_number)
 
 
 class StopSignals:
@@ -61,13 +95,16 @@ class StopSignals:
         signal_number: The first signal received, or None.
     """
 
+    # The signals it handles.
+    signals = SIGNALS
+
     def __init__(self):
         self.signal_number = None
         self._previous = {}
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():
-            for signal_number in SIGNALS:
+            for signal_number in self.signals:
                 self._previous[signal_number] = signal.signal(signal_number, self._handle)
             enclosing = self._enclosing()
             if enclosing is not None:
@@ -84,7 +121,7 @@ class StopSignals:
 
     def _enclosing(self) -> "StopSignals | None":
         """The enclosing StopSignals whose handler this one replaced, if any."""
-        owner = getattr(self._previous.get(signal.SIGINT), "__self__", None)
+        owner = getattr(self._previous.get(signal.SIGTERM), "__self__", None)
         return owner if isinstance(owner, StopSignals) else None
 
     def _record(self, signal_number) -> None:
@@ -93,7 +130,7 @@ class StopSignals:
 
     def _handle(self, signal_number, frame) -> None:
         if self.signal_number is not None:
-            raise KeyboardInterrupt
+            stop_now(signal_number)
         self.signal_number = signal_number
 
     @property
@@ -105,3 +142,22 @@ class StopSignals:
         """Raises StopRequested if a stop signal arrived; usable as an `on_step` callback."""
         if self.signal_number is not None:
             raise StopRequested
+
+
+class SigtermStops(StopSignals):
+    """Context manager that makes SIGTERM stop a command at once where it is: outside the chunk
+    loop (loading the model, writing the files) there is nothing to finish first, so SIGTERM
+    raises `Terminated` there (`stop_now`), as SIGINT raises KeyboardInterrupt.
+
+    The request is kept as well: Python drops an exception that a handler raises inside a
+    garbage-collection callback (as JAX's), and some libraries catch everything while they
+    import, so a `Terminated` can be lost. A `StopSignals` entered inside this one (the chunk
+    loop) starts with its request, so a SIGTERM lost that way still stops the run before its
+    next chunk; `requested` tells the caller of a step that has no chunk loop.
+    """
+
+    signals = (signal.SIGTERM,)
+
+    def _handle(self, signal_number, frame) -> None:
+        self._record(signal_number)
+        stop_now(signal_number)
