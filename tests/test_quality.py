@@ -392,6 +392,33 @@ def test_saved_inputs_that_are_not_one_image_per_filter_are_refused(
     assert expected in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "name, write, what",
+    [
+        ("notes.txt", lambda path: path.write_text("filter 3 looks like fur\n"), ""),
+        (
+            "inputs.npy",
+            lambda path: np.save(path, np.zeros((2, 8, 8, 3))),
+            " (it is one .npy array)",
+        ),
+        ("empty.npz", lambda path: path.write_bytes(b""), ""),
+    ],
+    ids=["text", "npy", "empty"],
+)
+def test_a_file_that_is_not_an_npz_of_images_is_refused_in_its_words(tmp_path, name, write, what):
+    from keras_filters import errors
+    from keras_filters.tools import evaluate_quality
+
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(errors.UsageError) as raised:
+        evaluate_quality.read_inputs(str(path), "conv")
+    assert str(raised.value) == (
+        f"inputs={str(path)!r} is not an .npz file of images{what}; expected an inputs.npz of "
+        "this script, with arrays 'inputs', 'filter_indices' and 'layer'"
+    )
+
+
 def test_saved_inputs_that_the_model_cannot_take_are_refused():
     from keras_filters import errors
     from keras_filters.tools import evaluate_quality

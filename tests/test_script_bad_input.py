@@ -40,6 +40,8 @@ def files(tmp_path_factory):
         filter_indices=np.array([0, 1]),
         layer=np.array("conv3"),
     )
+    paths["text_inputs"] = folder / "notes.txt"
+    paths["text_inputs"].write_text("filter 3 looks like fur\n")
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -63,6 +65,12 @@ CASES = [
         "evaluate_quality",
         [QUICKSTART, "--inputs={tiny_inputs}", "--outdir={outdir}"],
         ["tiny_inputs.npz", "2x2", "'conv3'"],
+    ),
+    (
+        "evaluate_quality_inputs_not_npz",
+        "evaluate_quality",
+        [QUICKSTART, "--inputs={text_inputs}", "--outdir={outdir}"],
+        ["inputs='", "notes.txt' is not an .npz file of images; expected an inputs.npz"],
     ),
     (
         "atlas_resume",

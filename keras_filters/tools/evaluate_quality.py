@@ -8,6 +8,7 @@ Markdown table), inputs.npz and mosaic.png into the output folder.
 import dataclasses
 import os
 import time
+import zipfile
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from keras_filters.settings import Settings
 JSON_FILE = "quality.json"
 TABLE_FILE = "quality.md"
 INPUTS_FILE = "inputs.npz"
+INPUTS_ARRAYS = "arrays 'inputs', 'filter_indices' and 'layer'"
 MOSAIC_FILE = "mosaic.png"
 
 
@@ -50,18 +52,20 @@ def read_inputs(path: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
     """The (inputs, filter_indices) of an inputs.npz that `evaluate` wrote for `layer`.
 
     Raises:
-        UsageError: For an unreadable file, one without those arrays, one of another layer, or
-            arrays that are not one finite square image and one integer index per filter.
+        UsageError: For a file that is not an .npz file, an unreadable one, one without those
+            arrays, one of another layer, or arrays that are not one finite square image and
+            one integer index per filter.
     """
+    _check_npz_file(path)
     try:
-        with np.load(path) as saved:
+        with np.load(path, allow_pickle=False) as saved:
             inputs = np.asarray(saved["inputs"], np.float32)
             filter_indices = np.asarray(saved["filter_indices"])
             saved_layer = str(saved["layer"])
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise errors.UsageError(
-            f"inputs={path!r} cannot be read as an {INPUTS_FILE} of this script (arrays "
-            f"'inputs', 'filter_indices' and 'layer'): {type(error).__name__}: {error}"
+            f"inputs={path!r} cannot be read as an {INPUTS_FILE} of this script "
+            f"({INPUTS_ARRAYS}): {type(error).__name__}: {error}"
         ) from None
     if saved_layer != layer:
         raise errors.UsageError(
@@ -93,6 +97,23 @@ def read_inputs(path: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
             "has one image"
         )
     return inputs, filter_indices
+
+
+def _check_npz_file(path: str) -> None:
+    """Refuses a file that is not an .npz file (a zip of NumPy arrays, as np.savez writes):
+    np.load would read it as a .npy array, or refuse it as pickled data.
+
+    Raises:
+        UsageError: Naming the path, what it is, and the file expected.
+    """
+    if zipfile.is_zipfile(path):
+        return
+    with open(path, "rb") as file:
+        npy = file.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX
+    raise errors.UsageError(
+        f"inputs={path!r} is not an .npz file of images{' (it is one .npy array)' if npy else ''}; "
+        f"expected an {INPUTS_FILE} of this script, with {INPUTS_ARRAYS}"
+    )
 
 
 def check_inputs_fit(model, layer: str, inputs: np.ndarray, path: str) -> None:
