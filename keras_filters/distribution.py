@@ -224,8 +224,8 @@ def _new_placement(strategy: str, devices, tpu_address: str, backend) -> Placeme
         unknown = [name for name in names if name not in by_name]
         if unknown:
             raise errors.UsageError(
-                f"devices names {unknown[0]!r}, which JAX does not have; choose from: "
-                + ", ".join(by_name)
+                f"devices={tuple(devices)!r} names {unknown[0]!r}, which JAX does not have; "
+                "choose from: " + ", ".join(by_name)
             )
         return JaxPlacement([by_name[name] for name in names] or None)
     import tensorflow as tf
@@ -319,8 +319,8 @@ def _check_local_devices(tf, devices) -> None:
         key = spec and spec.device_type and (spec.device_type.upper(), spec.device_index or 0)
         if key not in local:
             raise errors.UsageError(
-                f"devices names {name!r}, which is not a device of this machine; choose from: "
-                + ", ".join(local.values())
+                f"devices={tuple(devices)!r} names {name!r}, which is not a device of this "
+                "machine; choose from: " + ", ".join(local.values())
             )
 
 

@@ -926,6 +926,9 @@ def _check_combinations(values: dict) -> None:
             f"strategy={show(strategy)} does not use it: set strategy='mirrored', or leave "
             "devices out"
         )
+    _check_name_list(
+        "devices", values["devices"], "device", "('/gpu:0', '/gpu:1'), or leave devices out"
+    )
     if values["tpu_address"] and strategy != "tpu":
         raise errors.UsageError(
             f"tpu_address={show(values['tpu_address'])} names the TPU of strategy='tpu'; "
@@ -942,8 +945,8 @@ def _check_combinations(values: dict) -> None:
             "num_shards > 1 splits the filters of one layer; panel_layers runs several: shard "
             "one layer at a time"
         )
-    _check_layer_list("atlas_layers", values["atlas_layers"])
-    _check_layer_list("panel_layers", values["panel_layers"])
+    _check_name_list("atlas_layers", values["atlas_layers"])
+    _check_name_list("panel_layers", values["panel_layers"])
     titles, layers = values["panel_titles"], values["panel_layers"]
     if titles and len(titles) != len(layers):
         raise errors.UsageError(
@@ -952,17 +955,26 @@ def _check_combinations(values: dict) -> None:
         )
 
 
-def _check_layer_list(name: str, layers) -> None:
-    """Refuses an empty name, or a name given twice, in the layer list setting `name`."""
-    for position, layer in enumerate(layers):
-        if not layer.strip():
+def _check_name_list(
+    name: str, names, kind: str = "layer", example: str = "('conv1', 'conv2')"
+) -> None:
+    """Refuses an empty name, or a name given twice, in the list setting `name`.
+
+    Args:
+        name: The setting.
+        names: Its value.
+        kind: What the names name. Defaults to "layer".
+        example: A good value, as the message shows it after `name=`. Defaults to layers'.
+    """
+    for position, item in enumerate(names):
+        if not item.strip():
             raise errors.UsageError(
-                f"{name}={show(layers)} holds an empty layer name; give a layer's name, e.g. "
-                f"{name}=('conv1', 'conv2')"
+                f"{name}={show(names)} holds an empty {kind} name; give a {kind}'s name, e.g. "
+                f"{name}={example}"
             )
-        if layer in layers[:position]:
+        if item in names[:position]:
             raise errors.UsageError(
-                f"layer {layer!r} appears twice in {name}={show(layers)}; list each layer once"
+                f"{kind} {item!r} appears twice in {name}={show(names)}; list each {kind} once"
             )
 
 

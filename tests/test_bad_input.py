@@ -182,6 +182,19 @@ CASES = [
         ["'banana'", "choose from", "cpu:0"],  # Each backend lists its own devices.
     ),
     (
+        "device_name_that_is_empty",
+        [QUICKSTART, "--config.strategy=mirrored", "--config.devices=('/cpu:0', '')"],
+        [
+            "--config.devices=('/cpu:0', '') holds an empty device name",
+            "e.g. --config.devices=('/gpu:0', '/gpu:1'), or leave devices out",
+        ],
+    ),
+    (
+        "device_list_that_is_a_comma",  # Quoted, the command line reads it as one name: ','.
+        [QUICKSTART, "--config.strategy=mirrored", "--config.devices=','"],
+        ["--config.devices=(',',) names ','", "choose from", "cpu:0"],
+    ),
+    (
         "device_named_twice",
         [QUICKSTART, "--config.strategy=mirrored", "--config.devices=('/cpu:0', '/CPU:0')"],
         ["'/cpu:0' twice (as '/cpu:0' and '/CPU:0')", "list each device once"],

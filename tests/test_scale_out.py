@@ -423,7 +423,7 @@ def test_jax_device_names_are_checked():
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert finished.stdout.splitlines() == [
         "2",
-        "devices names 'gpu:0', which JAX does not have; choose from: cpu:0, cpu:1",
+        "devices=('gpu:0',) names 'gpu:0', which JAX does not have; choose from: cpu:0, cpu:1",
     ]
 
 

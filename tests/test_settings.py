@@ -113,6 +113,19 @@ def test_python_api_reports_in_python_words():
             "strategy='default' does not use it",
         ),
         (
+            dict(strategy="mirrored", devices=("/gpu:0", "")),
+            "devices=('/gpu:0', '') holds an empty device name; give a device's name, e.g. "
+            "devices=('/gpu:0', '/gpu:1'), or leave devices out",
+        ),
+        (
+            dict(strategy="mirrored", devices=("", "")),
+            "devices=('', '') holds an empty device name",
+        ),
+        (
+            dict(strategy="mirrored", devices=("/gpu:1", "/gpu:1")),
+            "device '/gpu:1' appears twice in devices=('/gpu:1', '/gpu:1'); list each device once",
+        ),
+        (
             dict(strategy="tpu", devices=("/gpu:0",)),
             "strategy='tpu' does not use it: set strategy='mirrored'",
         ),
