@@ -104,6 +104,19 @@ def test_first_selection_keeps_index_order():
     assert selection.positions == [0, 1, 2, 3]
 
 
+def test_first_selection_of_more_filters_than_the_grid_holds_says_how_many_it_shows():
+    losses = np.array([0.5, 3.0, 0.0, 2.0, 1.0, 4.0])
+    selection = mosaic.select_filters(losses, losses > 0, 1, 4, "first")
+    assert selection.positions == [0, 1, 2, 3] and (selection.rows, selection.cols) == (1, 4)
+    assert selection.warning == (
+        "showing the first 4 of the 6 filters tried: a 1x4 grid holds 4; set grid_rows=0 and "
+        "grid_cols=0 for a grid that holds them all, or try fewer filters"
+    )
+    # "top" shows the best of the filters tried by design, and a grid they fill leaves none out.
+    assert mosaic.select_filters(losses, losses > 0, 1, 4, "top").warning is None
+    assert mosaic.select_filters(losses[:4], losses[:4] > 0, 2, 2, "first").warning is None
+
+
 def test_too_few_filters_fall_back_to_the_largest_square_with_one_warning():
     losses = np.array([5.0, 0.0, 4.0, 3.0, 2.0, 0.0, 1.0])
     selection = mosaic.select_filters(losses, losses > 0, 8, 8, "top")

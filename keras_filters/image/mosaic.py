@@ -127,7 +127,8 @@ class Selection:
         positions: Indices into the run's filter list, in tile order.
         rows: Rows of the grid.
         cols: Columns of the grid.
-        warning: One line when the grid had to shrink, else None.
+        warning: One line when the grid had to shrink, or left out filters in index order
+            ("first"), else None.
     """
 
     positions: list
@@ -164,7 +165,8 @@ def select_filters(
     Returns:
         A `Selection`. When fewer filters remain than the grid holds, the grid shrinks to the
         largest square that they fill, and `warning` says so; no filters tried give a 0x0 grid
-        without a warning.
+        without a warning. When "first" tried more filters than a given grid holds, `warning`
+        says how many are shown of how many ("top" shows the best of them by design).
 
     Raises:
         UsageError: For an unknown selection or an empty grid.
@@ -195,7 +197,14 @@ def select_filters(
         return Selection(candidates[: side * side], side, side, warning)
     wanted = rows * cols
     if len(candidates) >= wanted:
-        return Selection(candidates[:wanted], rows, cols)
+        warning = None
+        if selection == "first" and len(candidates) > wanted:
+            warning = (
+                f"showing the first {wanted} of the {len(candidates)} filters tried: a "
+                f"{rows}x{cols} grid holds {wanted}; set grid_rows=0 and grid_cols=0 for a grid "
+                "that holds them all, or try fewer filters"
+            )
+        return Selection(candidates[:wanted], rows, cols, warning)
     side = math.isqrt(len(candidates))
     warning = (
         f"only {len(candidates)} filters to show for a {rows}x{cols} grid; "
