@@ -161,6 +161,27 @@ def run_command(*args, cwd=REPO_ROOT, timeout=300, environment=None) -> subproce
     )
 
 
+def raising(error):
+    """A command's main that raises `error`."""
+
+    def main(argv):
+        raise error
+
+    return main
+
+
+def run_main(main, monkeypatch, program: str = "keras-filters"):
+    """Runs `main` as the main of command `program`, through `command_line.run_script`, in this
+    process; returns the exit code it ended with."""
+    from keras_filters import command_line as commands
+
+    # absl registers its flags once a process: here app.run only calls main.
+    monkeypatch.setattr(commands.app, "run", lambda main, argv, flags_parser: main(argv))
+    with pytest.raises(SystemExit) as ended:
+        commands.run_script(main, program, None, argv=[program])
+    return ended.value.code
+
+
 # Filled by test_atlas_browser.py when Chromium or chromedriver is missing outside CI.
 BROWSER_NOT_RUN = []
 

@@ -11,9 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import pytest
-from conftest import lambda_model, run_command, small_cnn
+from conftest import lambda_model, raising, run_command, run_main, small_cnn
 
-from keras_filters import command_line
 from keras_filters.model import loading as models
 
 QUICKSTART = "--config=configs/quickstart_faithful.py"
@@ -320,14 +319,7 @@ def test_command_line_names_the_flag_where_python_names_the_setting(tmp_path):
     ],
 )
 def test_running_out_of_memory_ends_in_one_line(error, detail, monkeypatch, capsys):
-    def main(argv):
-        raise error
-
-    # absl registers its flags once a process: here app.run only calls main.
-    monkeypatch.setattr(command_line.app, "run", lambda main, argv, flags_parser: main(argv))
-    with pytest.raises(SystemExit) as ended:
-        command_line.run_script(main, "keras-filters", None, argv=["keras-filters"])
-    assert ended.value.code == 2
+    assert run_main(raising(error), monkeypatch) == 2
     assert capsys.readouterr().err == (
         f"keras-filters: error: out of memory{detail}; use a smaller image_size or batch_size\n"
     )
@@ -365,19 +357,6 @@ def device_out_of_memory(backend: str, tensorflow_message: str):
     return tf.errors.ResourceExhaustedError(None, None, tensorflow_message)
 
 
-def run_raising(error, monkeypatch):
-    """Runs a command whose main raises `error`; returns how it ended (the SystemExit)."""
-
-    def main(argv):
-        raise error
-
-    # absl registers its flags once a process: here app.run only calls main.
-    monkeypatch.setattr(command_line.app, "run", lambda main, argv, flags_parser: main(argv))
-    with pytest.raises(SystemExit) as ended:
-        command_line.run_script(main, "keras-filters", None, argv=["keras-filters"])
-    return ended.value
-
-
 @pytest.mark.parametrize(
     "backend, tensorflow_message, allocation",
     [
@@ -405,8 +384,7 @@ def test_a_device_out_of_memory_ends_in_one_line_with_the_settings_that_lower_it
     from keras_filters import backends
 
     backends.current()  # A command has loaded its backend before it can run out of memory.
-    ended = run_raising(device_out_of_memory(backend, tensorflow_message), monkeypatch)
-    assert ended.code == 2
+    assert run_main(raising(device_out_of_memory(backend, tensorflow_message)), monkeypatch) == 2
     assert capsys.readouterr().err == (
         f"keras-filters: error: the device ran out of memory ({allocation}); use a smaller "
         "image_size or batch_size\n"
@@ -419,4 +397,4 @@ def test_a_backend_error_that_is_not_out_of_memory_is_not_reported_as_one(monkey
     backends.current()
     other = RuntimeError("INTERNAL: the step could not be compiled")
     with pytest.raises(RuntimeError, match="INTERNAL: the step could not be compiled"):
-        run_raising(other, monkeypatch)
+        run_main(raising(other), monkeypatch)

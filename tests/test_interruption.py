@@ -8,10 +8,16 @@ import threading
 import time
 
 import pytest
-from conftest import REPO_ROOT, command_environment, command_line, run_command
+from conftest import (
+    REPO_ROOT,
+    command_environment,
+    command_line,
+    raising,
+    run_command,
+    run_main,
+)
 from signals import SignalOnLine
 
-from keras_filters import command_line as commands
 from keras_filters import errors, startup
 from keras_filters.job import interruption, resume
 from keras_filters.job import run as runner
@@ -246,13 +252,6 @@ def test_panels_resume_through_the_same_path_as_one_layer(tmp_path):
     assert final["complete"] is True
 
 
-def _raise(exception):
-    def main(argv):
-        raise exception
-
-    return main
-
-
 @pytest.mark.parametrize(
     "exception, message",
     [
@@ -267,11 +266,7 @@ def _raise(exception):
 def test_a_command_stopped_by_ctrl_c_ends_in_one_line_with_code_130(
     exception, message, monkeypatch, capsys
 ):
-    # absl registers its flags once a process: here app.run only calls main.
-    monkeypatch.setattr(commands.app, "run", lambda main, argv, flags_parser: main(argv))
-    with pytest.raises(SystemExit) as ended:
-        commands.run_script(_raise(exception), "merge", None, argv=["merge"])
-    assert ended.value.code == 130
+    assert run_main(raising(exception), monkeypatch, "merge") == 130
     assert capsys.readouterr().err == message + "\n"
 
 
@@ -305,14 +300,9 @@ def test_sigterm_outside_the_chunk_loop_ends_the_command_in_one_line_with_code_1
         monkeypatch.setattr(pipeline, "load_model", terminating(pipeline.load_model))
     else:  # The first file written after the chunks: the mosaic, once its temporary file is open.
         monkeypatch.setattr(Image.Image, "save", terminating(Image.Image.save))
-    # absl registers its flags once a process: here app.run only calls main.
-    monkeypatch.setattr(commands.app, "run", lambda main, argv, flags_parser: main(argv))
-    with pytest.raises(SystemExit) as ended:
-        commands.run_script(
-            lambda argv: runner.run(str(outdir), settings), "keras-filters", None, argv=["x"]
-        )
+    ended = run_main(lambda argv: runner.run(str(outdir), settings), monkeypatch)
     monkeypatch.undo()
-    assert ended.value.code == 143 and safety_handler == []
+    assert ended == 143 and safety_handler == []
     assert capsys.readouterr().err == (
         "keras-filters: terminated by SIGTERM; run the same command again to finish\n"
     )
@@ -341,12 +331,8 @@ def test_a_sigterm_lost_while_the_model_loads_stops_the_run_before_its_first_chu
 
     outdir = tmp_path / "run"
     monkeypatch.setattr(pipeline, "load_model", terminating(pipeline.load_model, lost=True))
-    monkeypatch.setattr(commands.app, "run", lambda main, argv, flags_parser: main(argv))
-    with pytest.raises(SystemExit) as ended:
-        commands.run_script(
-            lambda argv: runner.run(str(outdir), SETTINGS), "keras-filters", None, argv=["x"]
-        )
-    assert ended.value.code == 143 and safety_handler == []
+    ended = run_main(lambda argv: runner.run(str(outdir), SETTINGS), monkeypatch)
+    assert ended == 143 and safety_handler == []
     assert capsys.readouterr().err == (
         "keras-filters: interrupted by SIGTERM after 0 of 12 filters; run the same command "
         "again to finish\n"
