@@ -92,6 +92,7 @@ def setting(
     non_empty: bool = False,
     names: bool = False,
     numbers: bool = False,
+    example: str = "",
 ):
     """Declares one setting: a dataclass field whose metadata holds its rules and meaning.
 
@@ -105,6 +106,8 @@ def setting(
         non_empty: A text setting that cannot be empty.
         names: A tuple setting that holds names (text) rather than integers.
         numbers: A tuple setting that holds numbers (floats) rather than integers.
+        example: For a tuple of names: a value as the command line takes it, shown with a value
+            of the wrong type. Defaults to layer names.
     """
     metadata = dict(
         meaning=meaning,
@@ -115,6 +118,7 @@ def setting(
         non_empty=non_empty,
         names=names,
         numbers=numbers,
+        example=example or '("block1_conv1", "block2_conv1")',
     )
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -353,6 +357,7 @@ class Settings:
         f"lucid's standard list is {STANDARD_TRANSFORMS}. Empty: none.",
         "Transforms",
         names=True,
+        example='("pad(12)", "jitter(8)")',
     )
 
     # --- Regularizers (issue 10: objectives branch adds its fields here) ---
@@ -526,6 +531,7 @@ class Settings:
         "CPUs than there are splits the host CPU into that many logical devices.",
         "Scale-out",
         names=True,
+        example='("/gpu:0", "/gpu:1")',
     )
     tpu_address: str = setting(
         "",
@@ -680,7 +686,7 @@ def type_name(name: str) -> str:
     if isinstance(default, str):
         return "text"
     if field.metadata["names"]:
-        return 'a tuple of names, e.g. \'("block1_conv1", "block2_conv1")\''
+        return f"a tuple of names, e.g. '{field.metadata['example']}'"
     if field.metadata["numbers"]:
         return "a tuple of numbers, e.g. '(-1, 1)'"
     return "a tuple of integers, e.g. '(0, 5, 9)'"

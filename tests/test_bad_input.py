@@ -194,6 +194,11 @@ CASES = [
         ["--config.devices=(',',) names ','", "choose from", "cpu:0"],
     ),
     (
+        "device_list_that_does_not_parse",  # Unquoted, the shell leaves a bare comma.
+        [QUICKSTART, "--config.strategy=mirrored", "--config.devices=,"],
+        ["--config.devices=,", 'devices takes a tuple of names, e.g. \'("/gpu:0", "/gpu:1")\''],
+    ),
+    (
         "device_named_twice",
         [QUICKSTART, "--config.strategy=mirrored", "--config.devices=('/cpu:0', '/CPU:0')"],
         ["'/cpu:0' twice (as '/cpu:0' and '/CPU:0')", "list each device once"],

@@ -67,6 +67,16 @@ def test_python_api_reports_in_python_words():
         (dict(num_steps="3"), "num_steps='3' has the wrong type; num_steps takes an integer"),
         (dict(step_size=True), "step_size=true has the wrong type"),
         (dict(filter_indices=(1.5,)), "filter_indices=(1.5,) has the wrong type"),
+        (
+            dict(strategy="mirrored", devices=(0, 1)),
+            "devices=(0, 1) has the wrong type; devices takes a tuple of names, e.g. "
+            '\'("/gpu:0", "/gpu:1")\'',
+        ),
+        (
+            dict(transforms=(12,)),
+            "transforms=(12,) has the wrong type; transforms takes a tuple of names, e.g. "
+            '\'("pad(12)", "jitter(8)")\'',
+        ),
         (dict(filter_indices=(2, 2)), "filter index 2 appears twice"),
         (dict(init_low=1.0, init_high=0.5), "init_low=1.0 is above init_high=0.5"),
         (dict(init_low=-3e38, init_high=3e38), "too wide"),
