@@ -256,7 +256,7 @@ def help_text() -> str:
         for name, field in fields.items():
             if field.metadata["group"] == group:
                 lines.append(f"  --config.{name}={settings_lib.show(field.default)}")
-                lines.append(f"      {field.metadata['meaning']}")
+                lines.append(f"      {settings_lib.meaning(name)}")
     return "\n".join(lines) + "\n"
 
 

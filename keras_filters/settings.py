@@ -81,6 +81,34 @@ GROUPS = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class AppliesWhen:
+    """When a setting has an effect: while another setting has one of `values`, or passes `test`.
+
+    Attributes:
+        setting: The other setting.
+        values: The values of it with which the setting acts.
+        test: Instead of `values`, whether a value of it lets the setting act.
+        words: The condition after "it applies only", for a `test` ("when filter_indices is
+            empty"); `values` say it themselves ("with parameterization='fourier'").
+    """
+
+    setting: str
+    values: tuple = ()
+    test: Callable | None = None
+    words: str = ""
+
+    def holds(self, value) -> bool:
+        """Whether the setting acts when the other setting is `value`."""
+        return self.test(value) if self.test is not None else value in self.values
+
+    def describe(self) -> str:
+        """The condition in words: "with schedule='linear' or 'cosine'"."""
+        if self.words:
+            return self.words
+        return f"with {self.setting}=" + " or ".join(show(value) for value in self.values)
+
+
 def setting(
     default,
     meaning: str,
@@ -93,6 +121,7 @@ def setting(
     names: bool = False,
     numbers: bool = False,
     example: str = "",
+    applies_when: AppliesWhen | None = None,
 ):
     """Declares one setting: a dataclass field whose metadata holds its rules and meaning.
 
@@ -108,6 +137,8 @@ def setting(
         numbers: A tuple setting that holds numbers (floats) rather than integers.
         example: For a tuple of names: a value as the command line takes it, shown with a value
             of the wrong type. Defaults to layer names.
+        applies_when: The condition without which the setting has no effect; a value given
+            explicitly outside it is reported (`unused_settings`). Defaults to None: always.
     """
     metadata = dict(
         meaning=meaning,
@@ -119,6 +150,7 @@ def setting(
         names=names,
         numbers=numbers,
         example=example or '("block1_conv1", "block2_conv1")',
+        applies_when=applies_when,
     )
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -140,6 +172,35 @@ def smallest_canvas_image(factor: int) -> int:
     must be larger than the reflected border (TensorFlow's reflect padding needs that)."""
     return -antialias_first_tap(factor) // factor + 1
 
+
+def is_saved_model(model) -> bool:
+    """Whether `model` names the demo model or a saved model file, which bring their own
+    weights; a `keras.Model` object, as the Python API takes, is neither."""
+    return isinstance(model, str) and (
+        model == model_files.DEMO_MODEL_NAME or model_files.is_model_path(model)
+    )
+
+
+def is_applications_model(model) -> bool:
+    """Whether `model` names a Keras Applications model ("vgg16"), built from its name."""
+    return isinstance(model, str) and not is_saved_model(model)
+
+
+# The conditions that several settings share (`applies_when`), each checked in the code that
+# reads the settings: `pipeline.make_parameterization` passes the Fourier settings only to
+# `param.Fourier` and the noise settings only to `param.Pixel`; `update.make_update` passes the
+# normalization only to the normalized-gradient step; `model.loading.load_model` passes
+# weights and include_top only to a Keras Applications model, unsafe_deserialization only to
+# a saved file.
+FOURIER_ONLY = AppliesWhen("parameterization", ("fourier",))
+PIXEL_ONLY = AppliesWhen("parameterization", ("pixel",))
+NORMALIZED_GRADIENT_ONLY = AppliesWhen("optimizer", ("normalized_gradient",))
+APPLICATIONS_ONLY = AppliesWhen(
+    "model", test=is_applications_model, words="for a Keras Applications model"
+)
+SAVED_MODEL_ONLY = AppliesWhen(
+    "model", test=is_saved_model, words="for the demo model or a saved model file"
+)
 
 # The check of a setting that is a float32 number ≥ 0 (a weight, an epsilon).
 NON_NEGATIVE_FLOAT32 = dict(
@@ -164,16 +225,19 @@ class Settings:
         'Keras Applications weights: "imagenet" (downloaded once by Keras), "none", or a file.',
         "The model",
         non_empty=True,
+        applies_when=APPLICATIONS_ONLY,
     )
     include_top: bool = setting(
         False,
         "Keras Applications: keep the classifier on top (fixes the input size, e.g. 224 px).",
         "The model",
+        applies_when=APPLICATIONS_ONLY,
     )
     unsafe_deserialization: bool = setting(
         False,
         "Let a saved model file run code of its own (Lambda layers). Only for files you trust.",
         "The model",
+        applies_when=SAVED_MODEL_ONLY,
     )
     layer: str = setting(
         "block5_conv1",
@@ -189,6 +253,9 @@ class Settings:
         "Which filters",
         valid=lambda v: v >= 0,
         requirement="an integer ≥ 1, or 0 to try every filter",
+        applies_when=AppliesWhen(
+            "filter_indices", test=lambda v: not v, words="when filter_indices is empty"
+        ),
     )
     filter_indices: tuple = setting(
         (),
@@ -230,12 +297,14 @@ class Settings:
         '"rms" (Keras blog), "l2" (keras.io, DLwP 2nd ed.), "pixel_l2" (DLwP 3rd ed.) or "none".',
         "The objective and the ascent",
         choices=GRADIENT_NORMALIZATIONS,
+        applies_when=NORMALIZED_GRADIENT_ONLY,
     )
     gradient_epsilon: float = setting(
         1e-5,
         "Added to each image's gradient norm, so that a dead filter takes a zero step, never NaN.",
         "The objective and the ascent",
         **NON_NEGATIVE_FLOAT32,
+        applies_when=NORMALIZED_GRADIENT_ONLY,
     )
     num_upscalings: int = setting(
         0,
@@ -251,6 +320,9 @@ class Settings:
         "The objective and the ascent",
         valid=lambda v: _finite(v) and v >= 1,
         requirement="a finite number ≥ 1",
+        applies_when=AppliesWhen(
+            "num_upscalings", test=lambda v: v >= 1, words="with num_upscalings ≥ 1"
+        ),
     )
 
     # --- The optimizer (issue 10: transforms branch adds its fields here) ---
@@ -274,6 +346,7 @@ class Settings:
         "The optimizer",
         valid=lambda v: _finite(v) and 0 < v <= 1,
         requirement="a number in (0, 1]",
+        applies_when=AppliesWhen("schedule", ("linear", "cosine")),
     )
 
     # --- The image parameterization ---
@@ -304,6 +377,7 @@ class Settings:
         "The image parameterization",
         valid=lambda v: 0 <= v <= MAX_FOURIER_DECAY,
         requirement=f"a number from 0 to {MAX_FOURIER_DECAY:g}",
+        applies_when=FOURIER_ONLY,
     )
     fourier_gain: float = setting(
         0.25,
@@ -311,6 +385,7 @@ class Settings:
         "The image parameterization",
         valid=lambda v: 0 < v <= MAX_FOURIER_GAIN,
         requirement=f"a number > 0, up to {MAX_FOURIER_GAIN:g}",
+        applies_when=FOURIER_ONLY,
     )
     fourier_init_std: float = setting(
         0.01,
@@ -318,12 +393,14 @@ class Settings:
         "The image parameterization",
         valid=lambda v: 0 <= v <= MAX_FOURIER_INIT_STD,
         requirement=f"a number from 0 to {MAX_FOURIER_INIT_STD:g}",
+        applies_when=FOURIER_ONLY,
     )
     decorrelate_colour: bool = setting(
         True,
         "Optimize RGB pictures in a decorrelated colour space (luminance and two opponent "
         "axes, scaled as in natural photos).",
         "The image parameterization",
+        applies_when=FOURIER_ONLY,
     )
     canvas_factor: int = setting(
         1,
@@ -332,6 +409,7 @@ class Settings:
         "The image parameterization",
         valid=lambda v: 1 <= v <= 8,
         requirement="an integer from 1 to 8",
+        applies_when=FOURIER_ONLY,
     )
     downsample_cutoff: float = setting(
         0.5,
@@ -339,6 +417,7 @@ class Settings:
         "The image parameterization",
         valid=lambda v: _finite(v) and 0 < v <= 0.5,
         requirement="a number in (0, 0.5]",
+        applies_when=FOURIER_ONLY,
     )
     relu_warmup_steps: int = setting(
         0,
@@ -386,6 +465,7 @@ class Settings:
         '"uniform": U[init_low, init_high); "normal": mean at the midpoint, std half the range.',
         "The initial noise",
         choices=INIT_DISTRIBUTIONS,
+        applies_when=PIXEL_ONLY,
     )
     init_low: float = setting(
         118.0,
@@ -393,6 +473,7 @@ class Settings:
         "The initial noise",
         valid=lambda v: abs(v) <= FLOAT32_MAX,
         requirement="a number within ±3.4e38 (float32)",
+        applies_when=PIXEL_ONLY,
     )
     init_high: float = setting(
         138.0,
@@ -400,6 +481,7 @@ class Settings:
         "The initial noise",
         valid=lambda v: abs(v) <= FLOAT32_MAX,
         requirement="a number within ±3.4e38 (float32)",
+        applies_when=PIXEL_ONLY,
     )
     seed: int = setting(
         0,
@@ -479,6 +561,9 @@ class Settings:
         '(empty cells at the end); "square", the largest square they fill (Keras 2019).',
         "The mosaic",
         choices=AUTOMATIC_GRIDS,
+        applies_when=AppliesWhen(
+            "grid_rows", test=lambda v: v == 0, words="with grid_rows=0 and grid_cols=0"
+        ),
     )
     margin: int = setting(
         5,
@@ -591,6 +676,9 @@ class Settings:
         "Atlas",
         valid=lambda v: v >= 1,
         requirement="an integer ≥ 1",
+        applies_when=AppliesWhen(
+            "examples_dir", test=bool, words="when examples_dir names a folder"
+        ),
     )
 
     @classmethod
@@ -657,6 +745,47 @@ def default_config():
     config = ml_collections.ConfigDict(default_settings())
     config.lock()
     return config
+
+
+def meaning(name: str) -> str:
+    """Setting `name`'s meaning, and the condition without which it has no effect:
+    "… (only with parameterization='fourier')", as --help shows it."""
+    field = fields()[name]
+    condition = field.metadata["applies_when"]
+    if condition is None:
+        return field.metadata["meaning"]
+    return f"{field.metadata['meaning']} (only {condition.describe()})"
+
+
+def unused_settings(values: Mapping, given) -> list[str]:
+    """One line for each setting given explicitly that has no effect with the other values.
+
+    Only the names in `given` are looked at: a recipe sets many values that only some of its
+    variants read (the Fourier settings of a pixel recipe, say), and its user did not ask for
+    them. Each setting's condition is its `applies_when`.
+
+    Args:
+        values: Every setting's validated value by name (`Settings.to_dict()`); the Python API
+            puts its `model` argument, which may be a `keras.Model`, under "model".
+        given: The names the user set: the command line's --config.NAME overrides, or the
+            keyword arguments of an API call.
+
+    Returns:
+        The lines, in declaration order, e.g. "fourier_decay=2.0 has no effect with
+        parameterization='pixel': it applies only with parameterization='fourier'".
+    """
+    lines = []
+    for name, field in fields().items():
+        condition = field.metadata["applies_when"]
+        if name not in given or condition is None:
+            continue
+        other = values[condition.setting]
+        if not condition.holds(other):
+            lines.append(
+                f"{name}={show(values[name])} has no effect with {condition.setting}="
+                f"{show(other)}: it applies only {condition.describe()}"
+            )
+    return lines
 
 
 def show(value) -> str:
@@ -857,8 +986,7 @@ def _check_combinations(values: dict) -> None:
     model, weights = values["model"], values["weights"]
     if model_files.is_model_path(model):
         model_files.check_model_file(model)
-    saved = model == model_files.DEMO_MODEL_NAME or model_files.is_model_path(model)
-    if saved and weights.lower() not in ("imagenet", "none"):
+    if is_saved_model(model) and weights.lower() not in ("imagenet", "none"):
         # The weights of a saved model come with it: a weights file would go unread.
         raise errors.UsageError(
             f"weights={show(weights)} is for a Keras Applications model (vgg16, resnet50v2, …); "

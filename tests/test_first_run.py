@@ -126,6 +126,11 @@ def test_help_lists_our_flags_and_every_setting_with_its_default(flag):
     for name, field in settings_lib.fields().items():
         assert f"--config.{name}={settings_lib.show(field.default)}" in text, name
     assert "--config.num_steps=20\n      Ascent steps per scale." in text
+    # A setting that acts only with another's value says so.
+    assert (
+        "--config.fourier_gain=0.25\n      Overall factor of the spectrum: how far one step moves "
+        "the picture. (only with parameterization='fourier')\n"
+    ) in text
     for group in settings_lib.GROUPS:
         assert f"  {group}:" in text
 

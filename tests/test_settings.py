@@ -204,7 +204,167 @@ def test_every_recipe_passes_the_settings_checks():
     for module in pkgutil.iter_modules(configs.__path__):
         recipe = importlib.import_module(f"configs.{module.name}")
         if hasattr(recipe, "get_config"):
-            check(**recipe.get_config().to_dict())
+            resolved = check(**recipe.get_config().to_dict())
+            # A recipe's own values are never reported, only what its user gives.
+            assert settings_lib.unused_settings(resolved.to_dict(), ()) == [], module.name
+
+
+FOURIER = "it applies only with parameterization='fourier'"
+PIXEL = "it applies only with parameterization='pixel'"
+NORMALIZED = "it applies only with optimizer='normalized_gradient'"
+APPLICATIONS = "it applies only for a Keras Applications model"
+SAVED = "it applies only for the demo model or a saved model file"
+NOT_PIXEL = "has no effect with parameterization='pixel'"
+NOT_FOURIER = "has no effect with parameterization='fourier'"
+NOT_ADAM = "has no effect with optimizer='adam'"
+
+# (setting, value given, other settings without which it has no effect, other settings with
+# which it acts, the line reported for the first).
+UNUSED_RULES = [
+    *(
+        (name, value, dict(parameterization="pixel"), dict(parameterization="fourier"), line)
+        for name, value, line in [
+            ("fourier_decay", 2.0, f"fourier_decay=2.0 {NOT_PIXEL}: {FOURIER}"),
+            ("fourier_gain", 0.5, f"fourier_gain=0.5 {NOT_PIXEL}: {FOURIER}"),
+            ("fourier_init_std", 0.1, f"fourier_init_std=0.1 {NOT_PIXEL}: {FOURIER}"),
+            ("decorrelate_colour", False, f"decorrelate_colour=false {NOT_PIXEL}: {FOURIER}"),
+            ("canvas_factor", 2, f"canvas_factor=2 {NOT_PIXEL}: {FOURIER}"),
+            ("downsample_cutoff", 0.25, f"downsample_cutoff=0.25 {NOT_PIXEL}: {FOURIER}"),
+        ]
+    ),
+    *(
+        (name, value, dict(parameterization="fourier"), dict(parameterization="pixel"), line)
+        for name, value, line in [
+            ("init_distribution", "normal", f"init_distribution='normal' {NOT_FOURIER}: {PIXEL}"),
+            ("init_low", 0.0, f"init_low=0.0 {NOT_FOURIER}: {PIXEL}"),
+            ("init_high", 200.0, f"init_high=200.0 {NOT_FOURIER}: {PIXEL}"),
+        ]
+    ),
+    *(
+        (name, value, dict(optimizer="adam"), dict(optimizer="normalized_gradient"), line)
+        for name, value, line in [
+            (
+                "gradient_normalization",
+                "l2",
+                f"gradient_normalization='l2' {NOT_ADAM}: {NORMALIZED}",
+            ),
+            ("gradient_epsilon", 0.001, f"gradient_epsilon=0.001 {NOT_ADAM}: {NORMALIZED}"),
+        ]
+    ),
+    (
+        "final_step_fraction",
+        0.5,
+        dict(schedule="constant"),
+        dict(schedule="cosine"),
+        "final_step_fraction=0.5 has no effect with schedule='constant': it applies only with "
+        "schedule='linear' or 'cosine'",
+    ),
+    (
+        "include_top",
+        True,
+        dict(model="demo"),
+        dict(model="vgg16"),
+        f"include_top=true has no effect with model='demo': {APPLICATIONS}",
+    ),
+    (
+        "weights",
+        "none",
+        dict(model="demo"),
+        dict(model="ResNet50V2"),
+        f"weights='none' has no effect with model='demo': {APPLICATIONS}",
+    ),
+    (
+        "unsafe_deserialization",
+        True,
+        dict(model="vgg16"),
+        dict(model="demo"),
+        f"unsafe_deserialization=true has no effect with model='vgg16': {SAVED}",
+    ),
+    (
+        "upscale_factor",
+        1.5,
+        dict(num_upscalings=0),
+        dict(num_upscalings=2),
+        "upscale_factor=1.5 has no effect with num_upscalings=0: it applies only with "
+        "num_upscalings ≥ 1",
+    ),
+    (
+        "max_filters",
+        8,
+        dict(filter_indices=(0, 5)),
+        dict(filter_indices=()),
+        "max_filters=8 has no effect with filter_indices=(0, 5): it applies only when "
+        "filter_indices is empty",
+    ),
+    (
+        "automatic_grid",
+        "square",
+        dict(grid_rows=2, grid_cols=3),
+        dict(grid_rows=0, grid_cols=0),
+        "automatic_grid='square' has no effect with grid_rows=2: it applies only with "
+        "grid_rows=0 and grid_cols=0",
+    ),
+    (
+        "examples_top_k",
+        2,
+        dict(examples_dir=""),
+        dict(examples_dir="docs"),
+        "examples_top_k=2 has no effect with examples_dir='': it applies only when "
+        "examples_dir names a folder",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "name, value, without, within, line", UNUSED_RULES, ids=[rule[0] for rule in UNUSED_RULES]
+)
+def test_a_setting_given_where_it_has_no_effect_is_reported_in_one_line(
+    name, value, without, within, line
+):
+    unused = check(**without, **{name: value}).to_dict()
+    assert settings_lib.unused_settings(unused, {name, *without}) == [line]
+    # Where it acts, nothing is reported.
+    acting = check(**within, **{name: value}).to_dict()
+    assert settings_lib.unused_settings(acting, {name, *within}) == []
+    # Set by a recipe, not given by the user: not reported either.
+    assert settings_lib.unused_settings(unused, set(without)) == []
+
+
+def test_every_condition_on_a_setting_is_tested():
+    conditional = {
+        name for name, field in settings_lib.fields().items() if field.metadata["applies_when"]
+    }
+    assert conditional == {rule[0] for rule in UNUSED_RULES}
+
+
+def test_unused_settings_are_reported_in_declaration_order():
+    given = ("fourier_decay", "init_low", "gradient_epsilon", "seed", "final_step_fraction")
+    values = check(fourier_decay=3.0, init_low=0.0, seed=4).to_dict()
+    assert settings_lib.unused_settings(values, given) == [
+        "final_step_fraction=0.1 has no effect with schedule='constant': it applies only with "
+        "schedule='linear' or 'cosine'",
+        f"fourier_decay=3.0 {NOT_PIXEL}: {FOURIER}",
+    ]
+
+
+def test_a_keras_model_object_takes_no_loading_setting(cnn):
+    values = {**check().to_dict(), "model": cnn}
+    given = ("weights", "include_top", "unsafe_deserialization")
+    reported = settings_lib.unused_settings(values, given)
+    shown = "model=<Functional name=small_cnn, built=True>"
+    assert reported == [
+        f"weights='imagenet' has no effect with {shown}: {APPLICATIONS}",
+        f"include_top=false has no effect with {shown}: {APPLICATIONS}",
+        f"unsafe_deserialization=false has no effect with {shown}: {SAVED}",
+    ]
+
+
+def test_meaning_says_the_condition_as_help_shows_it():
+    assert settings_lib.meaning("fourier_decay") == (
+        "Each frequency's amplitude is scaled by 1/f**fourier_decay (1: natural images' "
+        "spectrum). (only with parameterization='fourier')"
+    )
+    assert settings_lib.meaning("num_steps") == "Ascent steps per scale."
 
 
 def test_numpy_numbers_pass_like_python_numbers_and_become_them():
