@@ -146,6 +146,8 @@ def main(argv) -> None:
                 artifacts.check_outdir(outdir)
         except errors.UsageError as error:
             fail(str(error))
+        if not _LIST_LAYERS.value:
+            command_line.warn_of_unused_settings(settings.to_dict(), PROGRAM)
     placement = None
     try:
         if not resume_with_recorded_settings and settings.strategy != "default":

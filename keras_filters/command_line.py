@@ -13,6 +13,7 @@ import re
 import sys
 
 from absl import app, flags
+from ml_collections import config_flags
 
 from keras_filters import errors, recipes
 from keras_filters import settings as settings_lib
@@ -36,8 +37,31 @@ def flag_words(message: str) -> str:
 def fail(message: str, program: str, exit_code: int = EXIT_USAGE) -> None:
     """Reports an error in one line on stderr, in flag words, and exits (code 2 unless told
     otherwise); `program` names the command that reports it."""
-    print(f"{program}: error: {flag_words(' '.join(str(message).split()))}", file=sys.stderr)
+    print(f"{program}: error: {_one_line_in_flag_words(message)}", file=sys.stderr)
     sys.exit(exit_code)
+
+
+def _one_line_in_flag_words(message) -> str:
+    return flag_words(" ".join(str(message).split()))
+
+
+def warn(message: str, program: str) -> None:
+    """Reports a warning in one line on stderr, in flag words; the command goes on."""
+    print(f"{program}: warning: {_one_line_in_flag_words(message)}", file=sys.stderr)
+
+
+def warn_of_unused_settings(values, program: str) -> None:
+    """Warns, one line each, of the --config.NAME overrides on the command line that have no
+    effect with the other settings (`settings.unused_settings`); a recipe's own values are
+    not reported.
+
+    Args:
+        values: Every setting's value by name, as the run reads them.
+        program: The command, as its messages name it.
+    """
+    given = config_flags.get_override_values(flags.FLAGS["config"])
+    for line in settings_lib.unused_settings(values, given):
+        warn(line, program)
 
 
 def check_output_command(argv, output: str, program: str, suffix: str = "") -> None:

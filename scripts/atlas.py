@@ -46,6 +46,10 @@ def main(argv) -> None:
     from keras_filters.atlas import build
     from keras_filters.job import interruption
 
+    # Every layer's run sets its filters and grid itself: the others act by those values.
+    command_line.warn_of_unused_settings(
+        {**settings.to_dict(), **build.LAYER_RUN_SETTINGS}, PROGRAM
+    )
     image_size_given = "image_size" in config_flags.get_override_values(flags.FLAGS["config"])
     try:
         result = build.build_atlas(outdir, settings, image_size_given=image_size_given)

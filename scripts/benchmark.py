@@ -74,6 +74,7 @@ def main(argv) -> None:
         benchmark.check_variants(_VARIANTS.value)
         settings = Settings.create(_CONFIG.value.to_dict())
         artifacts.check_outdir(_OUTDIR.value)
+        command_line.warn_of_unused_settings(settings.to_dict(), PROGRAM)
         model = pipeline.load_model(settings.model, settings)
         results = benchmark.run_benchmark(
             model,

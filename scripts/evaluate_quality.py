@@ -45,6 +45,7 @@ def main(argv) -> None:
         if _INPUTS.value is not None and not os.path.isfile(_INPUTS.value):
             problem = "is a folder" if os.path.isdir(_INPUTS.value) else "does not exist"
             raise errors.UsageError(f"inputs file {_INPUTS.value!r} {problem}")
+        command_line.warn_of_unused_settings(settings.to_dict(), PROGRAM)
         startup.import_backend_quietly()
         from keras_filters.tools import evaluate_quality
 

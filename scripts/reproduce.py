@@ -53,6 +53,8 @@ def main(argv) -> None:
     overrides = config_flags.get_override_values(flags.FLAGS["config"])
     try:
         figures = reproduce.select_figures(_FIGURES.value)
+        for line in reproduce.unused_overrides(figures, overrides):
+            command_line.warn(line, PROGRAM)
         reproduce.reproduce(_OUTDIR.value, figures, overrides)
     except errors.UsageError as error:
         command_line.fail(str(error), PROGRAM)  # In flag words: --config.border=2.

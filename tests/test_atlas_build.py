@@ -118,6 +118,38 @@ def test_the_script_builds_a_page_per_filter_with_every_link_resolving(demo_atla
             assert entry["failed"] or 0 <= entry["robustness"] <= 1
 
 
+@script_test
+def test_the_script_warns_of_an_override_without_effect_in_a_layer_run(tmp_path):
+    finished = subprocess.run(
+        [
+            "python3",
+            os.path.join(REPO_ROOT, "scripts", "atlas.py"),
+            "--config=configs/quickstart.py",
+            f"--outdir={tmp_path / 'site'}",
+            "--config.atlas_layers=('pool2',)",
+            "--config.num_steps=1",
+            "--config.image_size=32",
+            "--config.init_low=0.0",  # The quickstart's picture is a Fourier one.
+            # Every layer's run has an automatic grid, whatever grid_rows says: it acts.
+            "--config.grid_rows=2",
+            "--config.grid_cols=2",
+            "--config.automatic_grid=square",
+        ],
+        cwd=REPO_ROOT,
+        env=command_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert [line for line in finished.stderr.splitlines() if "warning" in line] == [
+        "atlas: warning: --config.init_low=0.0 has no effect with "
+        "--config.parameterization='fourier': it applies only with "
+        "--config.parameterization='pixel'"
+    ]
+    assert "1 layers, 32 filters" in finished.stdout
+
+
 def index_details(outdir) -> dict:
     """The index page's table of the model and its recipe: {row name: text}."""
     with open(os.path.join(outdir, "index.html"), encoding="utf-8") as file:

@@ -330,6 +330,23 @@ def test_evaluate_script_scores_four_demo_filters_and_rescores_its_inputs(tmp_pa
         assert rescored["scores"][name] == pytest.approx(scores[name])
 
 
+def test_evaluate_script_warns_of_an_override_without_effect_before_it_runs(tmp_path):
+    finished = run_evaluate(
+        "--config=configs/quickstart.py",
+        "--config.gradient_normalization=l2",  # The quickstart ascends with Adam.
+        "--config.layer=no_such_layer",  # Ends it once the model is loaded.
+        f"--outdir={tmp_path}",
+    )
+    assert finished.returncode == 2
+    warning, error = finished.stderr.strip().splitlines()
+    assert warning == (
+        "evaluate_quality: warning: --config.gradient_normalization='l2' has no effect with "
+        "--config.optimizer='adam': it applies only with "
+        "--config.optimizer='normalized_gradient'"
+    )
+    assert error.startswith("evaluate_quality: error:") and "no_such_layer" in error
+
+
 def test_evaluate_script_reports_a_bad_setting_in_one_line(tmp_path):
     finished = run_evaluate(
         "--config=configs/quickstart.py", "--config.layer=no_such_layer", f"--outdir={tmp_path}"

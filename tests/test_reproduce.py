@@ -43,6 +43,7 @@ def test_reproduce_writes_each_figure_and_the_index_with_overrides_applied(tmp_p
     )
     assert finished.returncode == 0, finished.stderr
     assert "Traceback" not in finished.stderr
+    assert "warning" not in finished.stderr  # Every override acts on every figure.
     assert sorted(os.listdir(tmp_path)) == ["dlwp1_single", "dlwp2_single", "index.html"]
     for name, layer in [("dlwp1_single", "block3_conv1"), ("dlwp2_single", "block3_sepconv1")]:
         assert Image.open(tmp_path / name / "mosaic.png").size == (150, 150)
@@ -65,6 +66,33 @@ def test_unknown_figure_fails_in_one_line_before_writing_anything(tmp_path):
     lines = finished.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown figure 'keras_io'" in lines[0] and "kerasio" in lines[0]
     assert not outdir.exists()
+
+
+def test_overrides_without_effect_are_reported_once_for_the_figures_they_miss():
+    figures = reproduce.select_figures(["keras_v3_upscale", "dlwp1_single", "dlwp2_single"])
+    overrides = {"fourier_decay": 2.0, "upscale_factor": 1.3, "num_steps": 1}
+    assert reproduce.unused_overrides(figures, overrides) == [
+        "figures 'keras_v3_upscale', 'dlwp1_single', 'dlwp2_single': fourier_decay=2.0 has no "
+        "effect with parameterization='pixel': it applies only with parameterization='fourier'",
+        "figures 'dlwp1_single', 'dlwp2_single': upscale_factor=1.3 has no effect with "
+        "num_upscalings=0: it applies only with num_upscalings ≥ 1",
+    ]
+    assert reproduce.unused_overrides(figures, {"num_steps": 1, "weights": "none"}) == []
+
+
+def test_the_script_warns_of_an_override_without_effect_before_the_first_figure(tmp_path):
+    taken = tmp_path / "a_file"
+    taken.write_text("")
+    finished = run_reproduce(
+        "--figures=dlwp1_single", "--config.upscale_factor=1.3", f"--outdir={taken}"
+    )
+    assert finished.returncode == 2
+    warning, error = finished.stderr.strip().splitlines()
+    assert warning == (
+        "reproduce: warning: figure 'dlwp1_single': --config.upscale_factor=1.3 has no effect "
+        "with --config.num_upscalings=0: it applies only with num_upscalings ≥ 1"
+    )
+    assert error.startswith("reproduce: error: ")
 
 
 def test_select_figures_keeps_the_order_asked_and_defaults_to_all():

@@ -18,6 +18,8 @@ def test_quickstart_writes_mosaic_and_json(tmp_path):
     )
     assert finished.returncode == 0, finished.stderr
     assert "Traceback" not in finished.stderr
+    # The recipe's own settings without effect (its pixel noise, say) are not the user's.
+    assert "warning" not in finished.stderr
     files = sorted(os.listdir(outdir))
     assert files == ["mosaic.png", "run.json"]
     pixels = np.asarray(Image.open(outdir / "mosaic.png"))
@@ -65,3 +67,25 @@ def test_list_layers(tmp_path):
         "filters",
     ]
     assert rows["logits"].split() == ["logits", "Dense", "(None,", "6)", "6", "units"]
+
+
+def test_an_override_without_effect_is_a_warning_and_the_run_goes_on(tmp_path):
+    finished = run_command(
+        "--config=configs/quickstart.py",
+        "--config.parameterization=pixel",
+        "--config.fourier_decay=2",
+        "--config.init_low=0.4",  # Read by the pixel parameterization: no warning.
+        "--config.max_filters=2",
+        "--config.num_steps=1",
+        "--config.progress=false",
+        f"--outdir={tmp_path}",
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr.splitlines() == [
+        "keras-filters: warning: --config.fourier_decay=2.0 has no effect with "
+        "--config.parameterization='pixel': it applies only with "
+        "--config.parameterization='fourier'"
+    ]
+    assert sorted(os.listdir(tmp_path)) == ["mosaic.png", "run.json"]
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["settings"]["fourier_decay"] == 2.0 and len(record["filters"]) == 2

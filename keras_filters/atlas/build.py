@@ -47,6 +47,18 @@ EXAMPLES_FILE = "examples.json"
 MEASURES_FILE = "measures.json"
 # The atlas's own settings, which do not change what a layer's run computes.
 ATLAS_SETTINGS = ("atlas_layers", "examples_dir", "examples_top_k")
+# What every layer's run takes, whatever the recipe says: every filter, in index order, in an
+# automatic grid, tiles saved, one layer (`layer_settings`).
+LAYER_RUN_SETTINGS = dict(
+    max_filters=0,
+    filter_indices=(),
+    selection="first",
+    grid_rows=0,
+    grid_cols=0,
+    save_tiles=True,
+    panel_layers=(),
+    panel_titles=(),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,14 +90,7 @@ def layer_settings(settings: Settings, layer: str) -> Settings:
     defaults = Settings.create()
     return settings.replace(
         layer=layer,
-        max_filters=0,
-        filter_indices=(),
-        selection="first",
-        grid_rows=0,
-        grid_cols=0,
-        save_tiles=True,
-        panel_layers=(),
-        panel_titles=(),
+        **LAYER_RUN_SETTINGS,
         **{name: getattr(defaults, name) for name in ATLAS_SETTINGS},
     )
 

@@ -138,6 +138,24 @@ def figure_settings(figure: Figure, overrides: dict) -> tuple[str, settings_lib.
         raise errors.UsageError(f"figure {figure.name!r}: {error}") from None
 
 
+def unused_overrides(figures: Sequence[Figure], overrides: dict) -> list[str]:
+    """The overrides that have no effect on some of `figures` (`settings.unused_settings`),
+    one line for each, naming the figures it holds for.
+
+    Raises:
+        UsageError: For a missing config file or a bad setting; the message names the figure.
+    """
+    found = {}
+    for figure in figures:
+        _, settings = figure_settings(figure, overrides)
+        for line in settings_lib.unused_settings(settings.to_dict(), overrides):
+            found.setdefault(line, []).append(repr(figure.name))
+    return [
+        f"figure{'s' if len(names) > 1 else ''} {', '.join(names)}: {line}"
+        for line, names in found.items()
+    ]
+
+
 def reproduce(
     outdir: str, figures: Sequence[Figure], overrides: dict, log=None
 ) -> list[RenderedFigure]:
