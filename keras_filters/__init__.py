@@ -22,6 +22,7 @@ _PUBLIC = {
     "load_model": "keras_filters.model.loading",
     "list_layers": "keras_filters.model.extractor",
     "UsageError": "keras_filters.errors",
+    "UnusedSettingWarning": "keras_filters.errors",
 }
 _SUBMODULES = {"objectives": "keras_filters.optvis.objectives"}
 

@@ -2,8 +2,11 @@
 
 Each call turns its keyword settings into one validated `Settings` (errors in Python words,
 `ValueError: image_size=-5 is out of range: use an integer ≥ 1`) and runs the shared pipeline.
+A keyword setting that has no effect with the others is reported with a warning
+(`UnusedSettingWarning: fourier_decay=2.0 has no effect with parameterization='pixel': …`).
 """
 
+import warnings
 from collections.abc import Iterable, Sequence
 
 from keras_filters import errors, pipeline
@@ -41,6 +44,7 @@ def optimize(model, objectives: Sequence, keys: Sequence[int] | None = None, **s
     objectives = objectives_lib.objective_list(objectives)
     keys = list(range(len(objectives))) if keys is None else checked_keys(keys)
     resolved = Settings.create(settings)
+    warn_of_unused_settings(resolved, model, settings)
     placement = pipeline.make_placement(resolved)
     model = pipeline.load_model(model, resolved, placement, linear_copy=True)
     resolved, _ = pipeline.fit_input_size(model, resolved, "image_size" in settings)
@@ -80,10 +84,21 @@ def visualize_filters(model, layer_name: str, filter_indices=None, **settings):
             )
         settings["filter_indices"] = filter_indices
     resolved = Settings.create(settings, layer=layer_name)
+    warn_of_unused_settings(resolved, model, settings)
     placement = pipeline.make_placement(resolved)
     model = pipeline.load_model(model, resolved, placement)
     resolved, _ = pipeline.fit_input_size(model, resolved, "image_size" in settings)
     return pipeline.run_plan(pipeline.plan_layer(model, resolved, placement), resolved)
+
+
+def warn_of_unused_settings(resolved: Settings, model, given) -> None:
+    """Warns (`errors.UnusedSettingWarning`), one warning each, of the settings among the
+    keyword arguments `given` that have no effect with the others or with `model` (the
+    model argument, not the `model` setting): `settings.unused_settings`."""
+    values = {**resolved.to_dict(), "model": model}
+    for line in settings_lib.unused_settings(values, given):
+        # At the caller of `optimize` or `visualize_filters`.
+        warnings.warn(line, errors.UnusedSettingWarning, stacklevel=3)
 
 
 def checked_keys(keys) -> list[int]:

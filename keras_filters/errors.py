@@ -31,6 +31,11 @@ class SettingError(UsageError):
         super().__init__(f"{name}={show(value)} {problem}")
 
 
+class UnusedSettingWarning(UserWarning):
+    """A setting given explicitly that has no effect with the others (the Python API warns
+    with it; the commands print "warning: …" on stderr)."""
+
+
 def closest_first(value: str, choices: Iterable[str], limit: int = 10) -> list[str]:
     """Orders `choices` with the close matches of `value` first, as difflib suggests them.
 

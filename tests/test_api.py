@@ -1,9 +1,11 @@
 """The notebook API returns what other tools read: images, inputs, losses, filter indices."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
-from conftest import small_cnn
+from conftest import SMALL_RUN, small_cnn
 
 import keras_filters
 from keras_filters.model import extractor as extractor_lib
@@ -192,3 +194,44 @@ def test_optimize_refuses_a_single_objective_and_says_to_wrap_it(cnn):
     objective = keras_filters.objectives.channel("conv_a", 0)
     with pytest.raises(keras_filters.UsageError, match=r"got one, channel\(conv_a, 0\).*\[obj"):
         keras_filters.optimize(cnn, objective, **TINY)
+
+
+def unused_setting_warnings(caught) -> list[str]:
+    return [
+        str(warning.message)
+        for warning in caught
+        if issubclass(warning.category, keras_filters.UnusedSettingWarning)
+    ]
+
+
+def test_a_keyword_setting_without_effect_is_a_warning_at_the_call(cnn):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = keras_filters.visualize_filters(
+            cnn, "conv_b", [0, 1], **SMALL_RUN, fourier_decay=2.0, include_top=True
+        )
+    assert unused_setting_warnings(caught) == [
+        "include_top=true has no effect with model=<Functional name=small_cnn, built=True>: it "
+        "applies only for a Keras Applications model",
+        "fourier_decay=2.0 has no effect with parameterization='pixel': it applies only with "
+        "parameterization='fourier'",
+    ]
+    assert {warning.filename for warning in caught if "fourier" in str(warning.message)} == {
+        __file__
+    }
+    assert result.images.shape == (2, 16, 16, 3)  # The run went on.
+
+
+def test_keyword_settings_that_act_and_defaults_that_do_not_give_no_warning(cnn):
+    # SMALL_RUN gives the pixel noise and the normalization, which the pixel parameterization
+    # and the normalized-gradient step read; the Fourier settings keep their defaults.
+    objective = keras_filters.objectives.channel("conv_a", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", keras_filters.UnusedSettingWarning)
+        keras_filters.optimize(cnn, [objective], **SMALL_RUN)
+    with pytest.warns(keras_filters.UnusedSettingWarning) as caught:
+        keras_filters.optimize(cnn, [objective], **SMALL_RUN, optimizer="adam")
+    assert unused_setting_warnings(caught) == [
+        "gradient_normalization='l2' has no effect with optimizer='adam': it applies only with "
+        "optimizer='normalized_gradient'"
+    ]

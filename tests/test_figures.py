@@ -17,6 +17,7 @@ from PIL import Image
 from stand_in_models import constant_filters_model, figure_stand_in, linear_model
 
 from keras_filters import api, errors, pipeline
+from keras_filters import settings as settings_lib
 from keras_filters.image import mosaic
 from keras_filters.job import run as job
 from keras_filters.model import extractor
@@ -264,11 +265,14 @@ def test_blog_block5_shows_the_best_64_of_filters_0_to_199_without_dead_ones(tmp
 
 
 def api_settings(settings: dict) -> dict:
-    """The settings as keyword arguments of `api.visualize_filters`."""
+    """The settings as keyword arguments of `api.visualize_filters`, whose filters are given as
+    its `filter_indices`: those that differ from the defaults, as a user would give them (the
+    API warns of one given where it has no effect)."""
+    defaults = settings_lib.default_settings()
     return {
         key: value
         for key, value in settings.items()
-        if key not in ("model", "layer", "filter_indices")
+        if key not in ("model", "layer", "filter_indices", "max_filters") and value != defaults[key]
     }
 
 
