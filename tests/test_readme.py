@@ -6,6 +6,7 @@ must print the README's lines. A command that would download ImageNet weights, t
 re-run this suite is shrunk, and `SHRINKS` says how and why, command by command.
 """
 
+import ast
 import os
 import re
 import shlex
@@ -14,7 +15,14 @@ import sys
 
 import keras
 import pytest
+from absl import flags
 from conftest import REPO_ROOT, command_environment
+from ml_collections import config_flags
+
+from keras_filters import command_line, recipes
+from keras_filters import settings as settings_lib
+from keras_filters.atlas import build as atlas_build
+from keras_filters.tools import reproduce
 
 README = os.path.join(REPO_ROOT, "README.md")
 
@@ -196,12 +204,17 @@ def test_readme_commands_run(block, tmp_path):
         finished = run(prepared(words, str(tmp_path)), REPO_ROOT, variables)
         assert finished.returncode == 0, (words, finished.stderr[-2000:])
         assert "Traceback" not in finished.stderr
+        # None of the README's own overrides is reported (the shrinks' may be).
+        unused = re.findall(r"warning: (?:figures? [^:]*: )?--config\.(\w+)=", finished.stderr)
+        given = {word.split("=")[0].split(".")[1] for word in words if word.startswith("--config.")}
+        assert not set(unused) & given, finished.stderr
 
 
 @pytest.mark.parametrize("number", range(len(blocks("python"))))
 def test_readme_python_block_runs(number, tmp_path):
     finished = run([sys.executable, "-c", blocks("python")[number]], str(tmp_path))
     assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "UnusedSettingWarning" not in finished.stderr, finished.stderr[-2000:]
 
 
 def transcripts() -> list[tuple[str, list[str]]]:
@@ -219,3 +232,78 @@ def test_readme_transcript_prints_what_the_readme_shows(command, expected, tmp_p
     finished = run(prepared(shlex.split(command), str(tmp_path)), REPO_ROOT)
     printed = (finished.stdout + finished.stderr).strip().splitlines()
     assert printed == expected
+
+
+def documented_commands() -> list[list[str]]:
+    """The commands of the README's code blocks and of the recipes' docstrings that override a
+    setting (--config.NAME=VALUE), as words, without the variables before them; those that do
+    not run here too."""
+    texts = blocks("bash") + blocks("")
+    for name in recipes.available():
+        with open(os.path.join(recipes.CONFIGS_FOLDER, name + ".py"), encoding="utf-8") as file:
+            texts.append(ast.get_docstring(ast.parse(file.read())) or "")
+    commands = []
+    for text in texts:
+        for line in text.replace("\\\n", " ").splitlines():
+            for part in line.strip().removeprefix("$ ").split("&&"):
+                try:
+                    words = environment_of(shlex.split(part, comments=True))[1]
+                except ValueError:  # Not a command: an unlabeled block's printed lines.
+                    continue
+                if words and re.match(r"keras-filters$|python3?$", words[0]):
+                    commands.append(words)
+    return [words for words in commands if any(word.startswith("--config.") for word in words)]
+
+
+def unused_overrides_of(words: list[str]) -> list[str]:
+    """The lines that the command would warn of: its --config.NAME overrides that have no effect
+    with its recipe's other settings (`settings.unused_settings`), parsed by ml_collections as
+    the command parses them."""
+    script = os.path.basename(words[1]) if words[0].startswith("python") else words[0]
+    argv = command_line.resolve_recipe_names(
+        [script, *(word for word in words if word.startswith("--config"))]
+    )
+    flag_values = flags.FlagValues()
+    if script == "reproduce.py":  # Its --config holds the settings of every figure.
+        config_flags.DEFINE_config_dict(
+            "config", settings_lib.default_config(), flag_values=flag_values, sys_argv=argv
+        )
+    else:
+        recipe = "benchmark.py" if script == "benchmark.py" else "base.py"
+        config_flags.DEFINE_config_file(
+            "config",
+            os.path.join(recipes.CONFIGS_FOLDER, recipe),
+            flag_values=flag_values,
+            sys_argv=argv,
+        )
+    flag_values(argv)
+    given = config_flags.get_override_values(flag_values["config"])
+    if script == "reproduce.py":
+        names = [
+            word.split("=", 1)[1].split(",") for word in words if word.startswith("--figures=")
+        ]
+        return reproduce.unused_overrides(reproduce.select_figures(sum(names, [])), given)
+    values = flag_values["config"].value.to_dict()
+    if script == "atlas.py":
+        values.update(atlas_build.LAYER_RUN_SETTINGS)
+    return settings_lib.unused_settings(values, given)
+
+
+def test_the_check_of_documented_commands_sees_an_override_without_effect(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    command = "keras-filters --config=quickstart --config.init_low=0 --config.max_filters=2"
+    assert unused_overrides_of(shlex.split(command)) == [
+        "init_low=0.0 has no effect with parameterization='fourier': it applies only with "
+        "parameterization='pixel'"
+    ]
+    atlas = "python3 scripts/atlas.py --config=quickstart --config.grid_rows=2 --config.grid_cols=2"
+    assert unused_overrides_of(shlex.split(atlas + " --config.automatic_grid=square")) == []
+    figures = "python3 scripts/reproduce.py --figures=dlwp2 --config.fourier_gain=2"
+    [line] = unused_overrides_of(shlex.split(figures))
+    assert line.startswith("figure 'dlwp2': fourier_gain=2.0 has no effect with ")
+
+
+@pytest.mark.parametrize("words", documented_commands(), ids=lambda words: " ".join(words)[:80])
+def test_documented_overrides_all_have_an_effect(words, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)  # The commands name recipes and models from the repository.
+    assert unused_overrides_of(words) == []
