@@ -2,7 +2,8 @@
 
 `plan_layer` (the filters of one layer) and `plan_objectives` (any list of objectives) load
 nothing twice and check everything that needs the model before the first step; `run_plan`
-optimizes a plan chunk by chunk; `collect` turns chunk results into a `VisualizationResult`.
+optimizes a plan chunk by chunk, then restarts the rivals' losers (`restart_rivals`); `collect`
+turns chunk results into a `VisualizationResult`.
 """
 
 import dataclasses
@@ -16,7 +17,7 @@ from keras_filters.job import batching
 from keras_filters.job.progress import ProgressBar
 from keras_filters.model import checks, extractor, input_range, loading, variants
 from keras_filters.optvis import objectives as objectives_lib
-from keras_filters.optvis import param, render, transforms, update
+from keras_filters.optvis import param, render, rivals, transforms, update
 from keras_filters.settings import Settings
 
 
@@ -40,6 +41,12 @@ class VisualizationResult:
         needed_warmup: bool array (N,): with `relu_warmup_steps`, the images whose objective
             was at or below `dead_threshold` at the start (noise did not excite the filter),
             which only the warm-up's redirected gradient could move; all False without it.
+        restarted_from: int array (N,): with `rival_rounds`, the key (filter index) of the
+            picture from which the image last restarted (`optvis.rivals`), or -1; all -1
+            without it. A restarted image's loss and dead flag are its restart's; its
+            `loss_history` stays that of its ascent.
+        beaten_by: int array (N,): with `rival_rounds`, the key of a picture that still
+            excites the image's filter more than its own after the last round, or -1.
     """
 
     images: np.ndarray
@@ -51,10 +58,16 @@ class VisualizationResult:
     failed_step: np.ndarray
     layer_name: str
     needed_warmup: np.ndarray | None = None
+    restarted_from: np.ndarray | None = None
+    beaten_by: np.ndarray | None = None
 
     def __post_init__(self):
         if self.needed_warmup is None:
             self.needed_warmup = np.zeros(len(self.losses), dtype=bool)
+        if self.restarted_from is None:
+            self.restarted_from = np.full(len(self.losses), -1, dtype=np.int64)
+        if self.beaten_by is None:
+            self.beaten_by = np.full(len(self.losses), -1, dtype=np.int64)
 
     @property
     def failed(self) -> np.ndarray:
@@ -269,6 +282,11 @@ def plan_objectives(
     )
     if objective.couples_batch:
         check_one_batch(len(keys), batch_size, settings.num_shards, placement.num_replicas)
+        if settings.rival_rounds:
+            raise errors.UsageError(
+                f"rival_rounds={settings.rival_rounds} restarts single images, but the "
+                "objective couples the images of a batch (diversity): set rival_rounds=0"
+            )
     return Plan(
         model=model,
         renderer=renderer,
@@ -455,31 +473,67 @@ def deprocess_tiles(
     return np.stack(tiles)
 
 
-def collect(chunks, layer_name: str, settings: Settings, model_range=None) -> VisualizationResult:
+def restart_rivals(plan: Plan, settings: Settings, chunks, on_step=None):
+    """With `rival_rounds`, restarts each filter whose picture another filter's picture
+    beats (`optvis.rivals`) over the finished chunks of the whole plan; else None."""
+    if not settings.rival_rounds:
+        return None
+    keys = np.concatenate([chunk.keys for chunk in chunks])
+    return rivals.restart_rivals(
+        plan.renderer,
+        keys,
+        [plan.targets[int(key)] for key in keys],
+        np.concatenate([chunk.inputs for chunk in chunks]),
+        np.concatenate([chunk.losses for chunk in chunks]),
+        rounds=settings.rival_rounds,
+        # A restart is never longer than the ascent (a 4-step trial run restarts in 4).
+        rival_steps=min(settings.rival_steps, plan.renderer.total_steps),
+        batch_size=plan.batch_size,
+        on_step=on_step,
+    )
+
+
+def collect(
+    chunks, layer_name: str, settings: Settings, model_range=None, restarts=None
+) -> VisualizationResult:
     """Concatenates chunk results, deprocesses the tiles and marks dead and failed images.
 
-    `model_range` is the plan's input range, which the "picture" deprocess needs.
+    `model_range` is the plan's input range, which the "picture" deprocess needs. `restarts`
+    (a `rivals.RivalOutcome`) replaces the restarted images, their losses and dead flags.
     """
     chunks = list(chunks)
     inputs = np.concatenate([chunk.inputs for chunk in chunks])
+    losses = np.concatenate([chunk.losses for chunk in chunks])
     failed_step = np.concatenate([chunk.failed_step for chunk in chunks])
     loss_history = np.concatenate([chunk.loss_history for chunk in chunks], axis=1)
+    dead = dead_images(loss_history, settings.dead_threshold, settings.dead_at_any_step)
     with np.errstate(invalid="ignore"):
         at_start = loss_history[0] <= settings.dead_threshold
+    restarted_from = beaten_by = None
+    if restarts is not None:
+        restarted_from, beaten_by = restarts.restarted_from, restarts.beaten_by
+        moved = restarted_from >= 0
+        inputs, losses = restarts.inputs, restarts.losses
+        with np.errstate(invalid="ignore"):
+            dead = np.where(moved, losses <= settings.dead_threshold, dead)
     return VisualizationResult(
         images=deprocess_tiles(inputs, failed_step >= 0, settings, model_range),
         inputs=inputs,
-        losses=np.concatenate([chunk.losses for chunk in chunks]),
+        losses=losses,
         filter_indices=np.concatenate([chunk.keys for chunk in chunks]),
         loss_history=loss_history,
-        dead=dead_images(loss_history, settings.dead_threshold, settings.dead_at_any_step),
+        dead=dead,
         failed_step=failed_step,
         layer_name=layer_name,
         needed_warmup=at_start if settings.relu_warmup_steps else None,
+        restarted_from=restarted_from,
+        beaten_by=beaten_by,
     )
 
 
 def run_plan(plan: Plan, settings: Settings) -> VisualizationResult:
-    """Optimizes all the plan's images, chunk by chunk, and collects the results."""
-    chunks = plan.iterate_chunks(plan.progress_bar(settings.progress))
-    return collect(chunks, plan.layer_name, settings, plan.input_range)
+    """Optimizes all the plan's images, chunk by chunk, restarts the rivals' losers and
+    collects the results."""
+    chunks = list(plan.iterate_chunks(plan.progress_bar(settings.progress)))
+    restarts = restart_rivals(plan, settings, chunks)
+    return collect(chunks, plan.layer_name, settings, plan.input_range, restarts)

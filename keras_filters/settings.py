@@ -192,6 +192,9 @@ def is_applications_model(model) -> bool:
 # normalization only to the normalized-gradient step; `model.loading.load_model` passes
 # weights and include_top only to a Keras Applications model, unsafe_deserialization only to
 # a saved file.
+# Rounds of rival restarts at most: each round judges every picture against every filter.
+MAX_RIVAL_ROUNDS = 16
+
 FOURIER_ONLY = AppliesWhen("parameterization", ("fourier",))
 PIXEL_ONLY = AppliesWhen("parameterization", ("pixel",))
 NORMALIZED_GRADIENT_ONLY = AppliesWhen("optimizer", ("normalized_gradient",))
@@ -426,6 +429,26 @@ class Settings:
         "The objective and the ascent",
         valid=lambda v: v >= 0,
         requirement="an integer ≥ 0",
+    )
+    rival_rounds: int = setting(
+        0,
+        "After the ascent, a filter whose picture excites it less than another filter's "
+        "picture does starts again from that picture for rival_steps steps; at most this many "
+        "rounds, each judging all pictures again (see optvis/rivals.py). 0: off.",
+        "The objective and the ascent",
+        valid=lambda v: 0 <= v <= MAX_RIVAL_ROUNDS,
+        requirement=f"an integer from 0 to {MAX_RIVAL_ROUNDS}",
+    )
+    rival_steps: int = setting(
+        64,
+        "Steps of each rival restart (at most the ascent's): the second half of the "
+        "schedule, compressed.",
+        "The objective and the ascent",
+        valid=lambda v: v >= 1,
+        requirement="an integer ≥ 1",
+        applies_when=AppliesWhen(
+            "rival_rounds", test=lambda v: v > 0, words="when rival_rounds is above 0"
+        ),
     )
 
     # --- Transforms (issue 10: transforms branch adds its fields here) ---
@@ -1073,6 +1096,12 @@ def _check_combinations(values: dict) -> None:
         raise errors.UsageError(
             f"shard_index={values['shard_index']} is out of range for num_shards="
             f"{values['num_shards']}: use 0 to {values['num_shards'] - 1}"
+        )
+    if values["num_shards"] > 1 and values["rival_rounds"]:
+        raise errors.UsageError(
+            f"rival_rounds={values['rival_rounds']} judges every picture of the layer against "
+            f"the others; num_shards={values['num_shards']} splits them among jobs: set "
+            "rival_rounds=0 to shard, or num_shards=1"
         )
     if values["num_shards"] > 1 and values["panel_layers"]:
         raise errors.UsageError(

@@ -312,6 +312,14 @@ UNUSED_RULES = [
         "examples_top_k=2 has no effect with examples_dir='': it applies only when "
         "examples_dir names a folder",
     ),
+    (
+        "rival_steps",
+        32,
+        dict(rival_rounds=0),
+        dict(rival_rounds=2),
+        "rival_steps=32 has no effect with rival_rounds=0: it applies only when rival_rounds "
+        "is above 0",
+    ),
 ]
 
 

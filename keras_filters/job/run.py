@@ -47,6 +47,14 @@ class LayerJob:
     record: dict = None
     layout: list = None
     done: dict = None
+    # With rival_rounds: the rival restarts over the finished chunks (`pipeline.restart_rivals`).
+    restarts: object = None
+
+    @property
+    def finished(self) -> bool:
+        """Every chunk is done, and the rival restarts where the settings ask for them."""
+        chunks_done = len(self.done) == len(self.layout)
+        return chunks_done and (self.restarts is not None or not self.settings.rival_rounds)
 
 
 def run(
@@ -275,8 +283,19 @@ def _run_chunks(jobs: list[LayerJob], show_progress: bool):
                 job.store.save_chunk(job.record, number, chunk)
                 job.done[number] = chunk
                 progress.chunk_done(chunk.losses)
+            if len(job.done) == len(job.layout) and not stop.requested:
+                # Not saved as it goes: a run stopped here does the restarts again on resume.
+                try:
+                    job.restarts = pipeline.restart_rivals(
+                        job.plan,
+                        job.settings,
+                        _finished_chunks(job),
+                        on_step=lambda step, losses: stop.check(),
+                    )
+                except interruption.StopRequested:
+                    break
     # A signal that comes after the last chunk stopped nothing.
-    complete = all(len(job.done) == len(job.layout) for job in jobs)
+    complete = all(job.finished for job in jobs)
     return None if complete else stop.signal_number
 
 
@@ -318,7 +337,9 @@ def _render_layer(job: LayerJob, log) -> _Rendered | None:
     if job.layout and not job.done:
         return None
     chunks = _finished_chunks(job)
-    result = pipeline.collect(chunks, job.plan.layer_name, job.settings, job.plan.input_range)
+    result = pipeline.collect(
+        chunks, job.plan.layer_name, job.settings, job.plan.input_range, job.restarts
+    )
     return render_result(job.settings, result, layer_facts(job.plan), log)
 
 
@@ -347,7 +368,8 @@ def render_result(settings: Settings, result, facts: dict, log) -> _Rendered:
             settings.margin,
             settings.grid_order,
         )
-    return _Rendered(_layer_record(facts, result, selection), pixels, result)
+    record = _layer_record(facts, result, selection, with_rivals=bool(settings.rival_rounds))
+    return _Rendered(record, pixels, result)
 
 
 def _write_outputs(
@@ -442,10 +464,11 @@ def _versions() -> dict:
     }
 
 
-def _layer_record(facts: dict, result, selection) -> dict:
+def _layer_record(facts: dict, result, selection, with_rivals: bool = False) -> dict:
     """A layer's run: per filter, its final loss, state and loss curve, and the mosaic's
-    filters."""
-    return {
+    filters; `with_rivals`, also the rival restarts: the filter whose picture it last
+    restarted from, and the one whose picture still beats it (null for none)."""
+    record = {
         **facts,
         "versions": _versions(),
         "mosaic": {
@@ -480,3 +503,10 @@ def _layer_record(facts: dict, result, selection) -> dict:
         "mean_loss": float(np.nanmean(result.losses)) if np.isfinite(result.losses).any() else None,
         "summary": result.summary(),
     }
+    if with_rivals:
+        for entry, restarted_from, beaten_by in zip(
+            record["filters"], result.restarted_from, result.beaten_by, strict=True
+        ):
+            entry["restarted_from"] = int(restarted_from) if restarted_from >= 0 else None
+            entry["beaten_by"] = int(beaten_by) if beaten_by >= 0 else None
+    return record

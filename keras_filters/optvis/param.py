@@ -85,6 +85,10 @@ class Pixel:
         """The optimized images in the model's input space, float32."""
         return np.asarray(params, dtype=np.float32)
 
+    def from_inputs(self, inputs) -> np.ndarray:
+        """The parameters of images given in the model's input space: the images themselves."""
+        return np.array(inputs, dtype=np.float32)
+
     def resize(self, params, size: int) -> np.ndarray:
         """Resizes a batch between scales the way the 2019 Keras example does.
 
@@ -117,6 +121,10 @@ class Pixel:
             resized[position] = back / self.upscale_scale * former.std() + former.mean()
         return resized
 
+
+# How far inside (0, 1) `Fourier.from_inputs` keeps a picture: a pixel at 0 or 1 would need an
+# infinite logit, where the sigmoid passes no gradient; 0.005 is a logit of ±5.3.
+RESTART_MARGIN = 0.005
 
 # The square root of natural photos' RGB colour covariance, as orthonormal axes (luminance,
 # red–blue, green–magenta) times their standard deviations. The standard deviations are those
@@ -302,6 +310,45 @@ class Fourier:
         spectrum = np.fft.rfft2(np.moveaxis(decorrelated, -1, 1), norm="ortho")
         spectrum = spectrum / self._constants(height, width)[-1]
         return np.stack([spectrum.real, spectrum.imag], axis=-1).astype(np.float32)
+
+    def from_inputs(self, inputs) -> np.ndarray:
+        """The parameters of pictures given in the model's input space, at the image size.
+
+        The inverse of `to_inputs` up to the antialiasing: each picture is brought back to
+        [0, 1], upsampled to the canvas by band-limited interpolation (zero-padding its
+        centred spectrum), kept `RESTART_MARGIN` inside (0, 1) so that the sigmoid still
+        passes gradient, and inverted. A restart (`rivals`) starts from another picture so.
+
+        Returns:
+            float32 array (batch, channels, canvas height, canvas width // 2 + 1, 2).
+        """
+        unit = np.asarray(self.input_range.to_unit(inputs), np.float64)
+        height, width = unit.shape[1:3]
+        factor = self.canvas_factor
+        if factor > 1:
+            # Canvas pixel c lies at image pixel (c − (factor − 1) / 2) / factor: the downsample
+            # averages canvas pixels factor·i … factor·i + factor − 1 into image pixel i.
+            shift = -(factor - 1) / (2 * factor)
+            phase_y = np.exp(2j * np.pi * np.fft.fftfreq(height) * shift)[:, None, None]
+            phase_x = np.exp(2j * np.pi * np.fft.fftfreq(width) * shift)[None, :, None]
+            spectrum = np.fft.fft2(unit, axes=(1, 2)) * phase_y * phase_x
+            centred = np.fft.fftshift(spectrum, axes=(1, 2))
+            pad_y, pad_x = (factor - 1) * height, (factor - 1) * width
+            rows, cols = (pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2)
+            centred = np.pad(centred, ((0, 0), rows, cols, (0, 0)))
+            unit = np.real(np.fft.ifft2(np.fft.ifftshift(centred, axes=(1, 2)), axes=(1, 2)))
+            unit *= factor * factor
+        canvas_height, canvas_width = self._canvas(height), self._canvas(width)
+        self._image_sizes[canvas_height, canvas_width] = (height, width)
+        # An odd canvas gets one more column and row (the spectrum needs even sizes), which
+        # `to_unit_image` crops off again.
+        unit = np.pad(
+            unit,
+            ((0, 0), (0, canvas_height - unit.shape[1]), (0, canvas_width - unit.shape[2]), (0, 0)),
+            mode="edge",
+        )
+        unit = np.clip(unit, RESTART_MARGIN, 1 - RESTART_MARGIN)
+        return self.from_unit_image(unit)
 
     def resize(self, params, size: int) -> np.ndarray:
         """The parameters of the same pictures at image size `size` (multi-scale octaves).

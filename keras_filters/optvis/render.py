@@ -192,72 +192,120 @@ class Renderer:
         Returns:
             A `ChunkResult`.
         """
-        count = len(keys)
-        # Padding with copies of the last image makes the chunk divide among the replicas.
-        padding = self.placement.padded_size(count) - count
-        keys = [int(key) for key in keys] + [int(keys[-1])] * padding
-        targets = list(targets) + [targets[-1]] * padding
-        place = self.placement.put
-        target_tensor = place(np.asarray(targets, dtype=np.int32))
-        constant_step_size = place(np.float32(self.step_size))
-
-        def step_size_of(step):
-            # A constant step length is placed once; a schedule's, at every step.
-            if self.step_size_at is None:
-                return constant_step_size
-            return place(np.float32(self.step_size_at(step)))
-
-        def placed_start(host_params):
-            # The update's state (Adam's moments) is made on the host, then placed like the
-            # parameters; each scale of a multi-scale schedule starts it afresh.
-            state = tuple(place(value) for value in self.update.init_state(host_params))
-            return place(host_params), state
-
-        params, state = placed_start(self.initial_params(keys))
-        history = []
-        failed_step = np.full(count, -1, dtype=np.int64)
-        num_draws = self.transforms.num_draws
-        no_draws = place(np.zeros((len(keys), 0), np.float32)) if not num_draws else None
-
-        def draws_of(keys, step):
-            # Without transforms every step takes the same empty draws: place them once.
-            if no_draws is not None:
-                return no_draws
-            return place(transforms_lib.random_draws(self.seed, keys, step, num_draws))
-
+        ascent = _Ascent(self, keys, targets, on_step)
+        params = self.initial_params(ascent.keys)
         for scale_number, _ in enumerate(optimized_sizes(self.sizes)):
             if scale_number > 0:
-                params, state = placed_start(
-                    self.parameterization.resize(
-                        self.placement.fetch(params), self.sizes[scale_number]
-                    )
-                )
-            for _ in range(self.num_steps):
-                step = len(history)
-                step_function = (
-                    self.placed_warmup_step if step < self.warmup_steps else self.placed_step
-                )
-                params, state, losses, finite = step_function(
-                    params, state, target_tensor, step_size_of(step), draws_of(keys, step)
-                )
-                losses = self.placement.fetch(losses)[:count].astype(np.float32)
-                finite = self.placement.fetch(finite)[:count].astype(bool)
-                newly_failed = ~finite & (failed_step < 0)
-                failed_step[newly_failed] = len(history)
-                history.append(losses)
-                if on_step is not None:
-                    on_step(len(history), losses)
-        params = self.placement.fetch(params)[:count]
-        keys = keys[:count]
+                params = self.parameterization.resize(params, self.sizes[scale_number])
+            first = len(ascent.history)
+            params = ascent.take_steps(params, range(first, first + self.num_steps))
         if len(self.sizes) > 1:
             params = self.parameterization.resize(params, self.sizes[-1])
-        loss_history = np.stack(history).astype(np.float32)
+        return ascent.result(params)
+
+    def restart_chunk(
+        self,
+        keys: Sequence[int],
+        targets: Sequence[int],
+        start_inputs: np.ndarray,
+        draw_steps: Sequence[int],
+        step_sizes: Sequence[float],
+        on_step: Callable[[int, np.ndarray], None] | None = None,
+    ) -> ChunkResult:
+        """Optimizes one image per key from given pictures, at the last size.
+
+        Each image starts from its row of `start_inputs` (in the model's input space, at the
+        last size) with a fresh optimizer state and takes one step per entry of `draw_steps`,
+        which draws that step's transforms (with the key), of the length in `step_sizes`. No
+        warm-up. `rivals` restarts losing filters so.
+
+        Returns:
+            A `ChunkResult` whose `loss_history` has one row per step taken here.
+        """
+        ascent = _Ascent(self, keys, targets, on_step)
+        padded = np.concatenate(
+            [start_inputs, np.repeat(start_inputs[-1:], len(ascent.keys) - len(keys), axis=0)]
+        )
+        params = self.parameterization.from_inputs(padded)
+        return ascent.result(ascent.take_steps(params, draw_steps, step_sizes=step_sizes))
+
+
+class _Ascent:
+    """The steps of one chunk on the renderer's placement: padding, draws, losses, failures."""
+
+    def __init__(self, renderer: Renderer, keys, targets, on_step):
+        self.renderer = renderer
+        placement = renderer.placement
+        self.count = len(keys)
+        # Padding with copies of the last image makes the chunk divide among the replicas.
+        padding = placement.padded_size(self.count) - self.count
+        self.keys = [int(key) for key in keys] + [int(keys[-1])] * padding
+        targets = list(targets) + [targets[-1]] * padding
+        self.target_tensor = placement.put(np.asarray(targets, dtype=np.int32))
+        self.constant_step_size = placement.put(np.float32(renderer.step_size))
+        self.on_step = on_step
+        self.history = []
+        self.failed_step = np.full(self.count, -1, dtype=np.int64)
+        num_draws = renderer.transforms.num_draws
+        self.no_draws = (
+            placement.put(np.zeros((len(self.keys), 0), np.float32)) if not num_draws else None
+        )
+
+    def step_size_of(self, step):
+        # A constant step length is placed once; a schedule's, at every step.
+        if self.renderer.step_size_at is None:
+            return self.constant_step_size
+        return self.renderer.placement.put(np.float32(self.renderer.step_size_at(step)))
+
+    def draws_of(self, step):
+        # Without transforms every step takes the same empty draws: place them once.
+        if self.no_draws is not None:
+            return self.no_draws
+        renderer = self.renderer
+        return renderer.placement.put(
+            transforms_lib.random_draws(
+                renderer.seed, self.keys, step, renderer.transforms.num_draws
+            )
+        )
+
+    def take_steps(self, host_params, step_numbers, step_sizes=None) -> np.ndarray:
+        """Takes the steps from `host_params` with a fresh optimizer state; returns the
+        parameters on the host (padded). Given `step_sizes` (one per step), the steps take
+        those lengths and no warm-up; else the schedule's, and the warm-up's first steps."""
+        renderer = self.renderer
+        place = renderer.placement.put
+        # The update's state (Adam's moments) is made on the host, then placed like the
+        # parameters; each scale of a multi-scale schedule starts it afresh.
+        state = tuple(place(value) for value in renderer.update.init_state(host_params))
+        params = place(host_params)
+        for number, step in enumerate(step_numbers):
+            if step_sizes is None:
+                step_size = self.step_size_of(step)
+                warmup = step < renderer.warmup_steps
+            else:
+                step_size, warmup = place(np.float32(step_sizes[number])), False
+            step_function = renderer.placed_warmup_step if warmup else renderer.placed_step
+            params, state, losses, finite = step_function(
+                params, state, self.target_tensor, step_size, self.draws_of(step)
+            )
+            losses = renderer.placement.fetch(losses)[: self.count].astype(np.float32)
+            finite = renderer.placement.fetch(finite)[: self.count].astype(bool)
+            newly_failed = ~finite & (self.failed_step < 0)
+            self.failed_step[newly_failed] = len(self.history)
+            self.history.append(losses)
+            if self.on_step is not None:
+                self.on_step(len(self.history), losses)
+        return renderer.placement.fetch(params)
+
+    def result(self, params) -> ChunkResult:
+        """The chunk's result from its final parameters (padded)."""
+        loss_history = np.stack(self.history).astype(np.float32)
         final_losses = loss_history[-1].copy()
-        final_losses[failed_step >= 0] = np.nan
+        final_losses[self.failed_step >= 0] = np.nan
         return ChunkResult(
-            keys=np.asarray(keys, dtype=np.int64),
-            inputs=self.parameterization.to_inputs(params),
+            keys=np.asarray(self.keys[: self.count], dtype=np.int64),
+            inputs=self.renderer.parameterization.to_inputs(params[: self.count]),
             losses=final_losses,
             loss_history=loss_history,
-            failed_step=failed_step,
+            failed_step=self.failed_step,
         )
