@@ -19,6 +19,9 @@ xplique), tuned on small trained models of the kind people bring and measured wi
 - Adam, 384 steps, learning rate 0.3 falling to 0.03 on a cosine;
 - the first 32 steps pass ReLU gradients to filters that noise does not excite (the warm-up),
   so no filter stays dead for want of a direction;
+- after the ascent, a filter whose picture excites it less than another filter's picture does
+  starts again from that picture for 64 steps (rival restarts, up to 4 rounds): an ascent from
+  noise can stop in a poorer optimum than the one a related filter found;
 - the tiles show each picture as it is ("picture" deprocess), the first filters in index order.
 
 Only `model`, `layer` and, for a model file that does not say it, `input_range` change per
@@ -50,6 +53,8 @@ def get_config():
     config.schedule = "cosine"
     config.final_step_fraction = 0.1
     config.relu_warmup_steps = 32
+    config.rival_rounds = 4
+    config.rival_steps = 64
     config.deprocess = "picture"
     config.selection = "first"
     config.max_filters = 64
