@@ -8,6 +8,7 @@ turns chunk results into a `VisualizationResult`.
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -473,9 +474,10 @@ def deprocess_tiles(
     return np.stack(tiles)
 
 
-def restart_rivals(plan: Plan, settings: Settings, chunks, on_step=None):
+def restart_rivals(plan: Plan, settings: Settings, chunks, on_step=None, progress=None):
     """With `rival_rounds`, restarts each filter whose picture another filter's picture
-    beats (`optvis.rivals`) over the finished chunks of the whole plan; else None."""
+    beats (`optvis.rivals`) over the finished chunks of the whole plan; else None. Each round
+    says how many restart on `progress` (a `ProgressBar`)."""
     if not settings.rival_rounds:
         return None
     keys = np.concatenate([chunk.keys for chunk in chunks])
@@ -490,6 +492,15 @@ def restart_rivals(plan: Plan, settings: Settings, chunks, on_step=None):
         rival_steps=min(settings.rival_steps, plan.renderer.total_steps),
         batch_size=plan.batch_size,
         on_step=on_step,
+        on_round=None if progress is None else partial(_note_round, progress),
+    )
+
+
+def _note_round(progress: ProgressBar, round_number: int, count: int) -> None:
+    filters = "1 filter" if count == 1 else f"{count} filters"
+    progress.note(
+        f"rival restarts, round {round_number}: restarting {filters} from another filter's "
+        "picture, which excites them more than their own"
     )
 
 
@@ -534,6 +545,7 @@ def collect(
 def run_plan(plan: Plan, settings: Settings) -> VisualizationResult:
     """Optimizes all the plan's images, chunk by chunk, restarts the rivals' losers and
     collects the results."""
-    chunks = list(plan.iterate_chunks(plan.progress_bar(settings.progress)))
-    restarts = restart_rivals(plan, settings, chunks)
+    progress = plan.progress_bar(settings.progress)
+    chunks = list(plan.iterate_chunks(progress))
+    restarts = restart_rivals(plan, settings, chunks, progress=progress)
     return collect(chunks, plan.layer_name, settings, plan.input_range, restarts)

@@ -226,3 +226,14 @@ def test_a_signal_during_the_restarts_keeps_the_ascent_and_resuming_finishes_the
     assert resumed["complete"] is True and not (outdir / resume.PROGRESS_FOLDER).exists()
     assert resumed["filters"] == whole["filters"]
     assert (outdir / "mosaic.png").read_bytes() == (tmp_path / "whole" / "mosaic.png").read_bytes()
+
+
+def test_each_round_says_how_many_filters_restart(capsys):
+    keras_filters.visualize_filters(
+        proportional_filters_model(), "conv", [0, 1, 2], rival_rounds=1, **dict(RUN, progress=True)
+    )
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1] == (
+        "rival restarts, round 1: restarting 1 filter from another filter's picture, which "
+        "excites them more than their own"
+    )

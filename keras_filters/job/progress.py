@@ -64,6 +64,11 @@ class ProgressBar:
         self.stream.flush()
         self.last_line = self.clock()
 
+    def note(self, text: str) -> None:
+        """Writes one line of its own (after the bar's last line)."""
+        if self.enabled:
+            self._write_plain(text)
+
     def skip(self, count: int) -> None:
         """Counts filters that an earlier, interrupted run finished, without a line."""
         self.filters_done += count

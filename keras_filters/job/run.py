@@ -291,6 +291,7 @@ def _run_chunks(jobs: list[LayerJob], show_progress: bool):
                         job.settings,
                         _finished_chunks(job),
                         on_step=lambda step, losses: stop.check(),
+                        progress=progress,
                     )
                 except interruption.StopRequested:
                     break

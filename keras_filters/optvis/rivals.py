@@ -116,6 +116,7 @@ def restart_rivals(
     rival_steps: int,
     batch_size: int,
     on_step: Callable[[int, np.ndarray], None] | None = None,
+    on_round: Callable[[int, int], None] | None = None,
 ) -> RivalOutcome:
     """Restarts losing filters from their strongest rival's picture, round after round.
 
@@ -129,6 +130,7 @@ def restart_rivals(
         rival_steps: Steps per restart.
         batch_size: Pictures per restart chunk.
         on_step: Called after each restart step (see `Renderer.restart_chunk`).
+        on_round: Called before each round with its number (from 1) and how many restart.
 
     Returns:
         A `RivalOutcome`.
@@ -146,6 +148,8 @@ def restart_rivals(
             renderer.total_steps, rival_steps, rounds_run, step_size_at
         )
         losers = np.flatnonzero(rivals >= 0)
+        if on_round is not None:
+            on_round(rounds_run + 1, len(losers))
         for chunk in batching.chunk_layout(list(losers), batch_size):
             chunk = np.asarray(chunk)
             result = renderer.restart_chunk(
