@@ -202,6 +202,11 @@ def test_atlas_from_dict_names_the_bad_field():
     data["layers"][0]["filters"] = [{"index": 0, "objective": "high"}]
     with pytest.raises(ValueError, match=r"objective='high' is not a number"):
         site.atlas_from_dict(data)
+    data["layers"][0]["filters"] = [{"index": 0, "objective": 1.0, "restarted_from": "3"}]
+    with pytest.raises(
+        ValueError, match=r"filters\[0\]\.restarted_from must be a filter index or null, got '3'"
+    ):
+        site.atlas_from_dict(data)
 
 
 def test_filter_pages_link_their_neighbours_across_layers(built):

@@ -332,6 +332,13 @@ def _ascent_text(settings: Settings) -> str:
         text += f", {settings.num_upscalings} upscalings"
     if settings.relu_warmup_steps:
         text += f", ReLU-gradient warm-up for {settings.relu_warmup_steps} steps"
+    if settings.rival_rounds:
+        # A restart is never longer than the ascent (`pipeline.restart_rivals`).
+        ascent = settings.num_steps * max(settings.num_upscalings, 1)
+        text += (
+            f", rival restarts (up to {settings.rival_rounds} rounds of "
+            f"{min(settings.rival_steps, ascent)} steps)"
+        )
     return text
 
 
@@ -426,6 +433,7 @@ def _layer_entry(info, folder: str, record: dict, measured: dict, found: dict) -
                     for value in item.get("loss_history", ())
                 ),
                 examples=found.get(index, ()),
+                restarted_from=item.get("restarted_from"),
             )
         )
     mosaic = record["mosaic"].get("file")

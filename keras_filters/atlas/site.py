@@ -69,8 +69,10 @@ class FilterEntry:
             measured.
         high_frequency: The share of its image's spectral power above a quarter cycle per
             pixel (`keras_filters.quality.high_frequency_fraction`); None if not measured.
-        loss_curve: The loss at every step.
+        loss_curve: The loss at every step of the ascent.
         examples: The dataset examples, most exciting first.
+        restarted_from: The filter whose picture this one's rival restart started from (its
+            objective is then the restart's, past the end of `loss_curve`); None for none.
     """
 
     index: int
@@ -82,6 +84,7 @@ class FilterEntry:
     high_frequency: float | None = None
     loss_curve: tuple[float, ...] = ()
     examples: tuple[ExampleCrop, ...] = ()
+    restarted_from: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +166,8 @@ def atlas_from_dict(data: dict) -> Atlas:
     Expected: {"model": {"name", "details": {label: value} or [[label, value], ...]},
     "layers": [{"name", "type", "output_shape", "num_filters", "num_dead", "num_failed"
     (optional), "seconds", "mosaic", "filters": [{"index", "image", "objective", "dead",
-    "failed", "robustness", "high_frequency", "loss_curve", "examples": [{"image",
-    "activation", "source"}]}]}]}. Missing optional fields take their defaults.
+    "failed", "robustness", "high_frequency", "loss_curve", "restarted_from", "examples":
+    [{"image", "activation", "source"}]}]}]}. Missing optional fields take their defaults.
 
     Raises:
         ValueError: For a missing field or a value of the wrong type; the message names it.
@@ -202,6 +205,7 @@ def atlas_from_dict(data: dict) -> Atlas:
                         _number(value, f"{at}.loss_curve") for value in entry.get("loss_curve", ())
                     ),
                     examples=examples,
+                    restarted_from=_optional_index(entry.get("restarted_from"), at),
                 )
             )
         layers.append(
@@ -381,6 +385,14 @@ def _page(title: str, body: Sequence[str]) -> str:
     )
 
 
+def _optional_index(value, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where}.restarted_from must be a filter index or null, got {value!r}")
+    return value
+
+
 def _status(entry: FilterEntry) -> str:
     return "failed" if entry.failed else "dead" if entry.dead else "alive"
 
@@ -558,6 +570,9 @@ def filter_html(atlas: Atlas, folders: Sequence[str], walk: Sequence[_Place], st
         ("Final loss", _format_number(entry.loss_curve[-1]) if entry.loss_curve else "–"),
         ("First loss", _format_number(entry.loss_curve[0]) if entry.loss_curve else "–"),
     ]
+    if entry.restarted_from is not None:
+        # The objective above is the restart's; the curve and its final loss, the ascent's.
+        rows.append(("Restarted from", f"filter {entry.restarted_from}'s picture"))
     body.append('<table id="numbers">')
     body += [f"<tr><th>{_text(label)}</th><td>{_text(value)}</td></tr>" for label, value in rows]
     body.append("</table>")
