@@ -114,6 +114,31 @@ def test_a_restarted_filter_starts_from_its_rival_and_then_beats_that_picture():
     np.testing.assert_array_equal(outcome.beaten_by, [1, -1])
 
 
+
+def test_a_round_starts_every_restart_from_the_pictures_it_found_whatever_the_chunks():
+    # Filter 1 loses to picture 0, and filter 2 to picture 1: a loser's rival is itself a
+    # loser. With one filter per chunk, filter 1's restart finishes before filter 2's starts;
+    # filter 2 must still start from picture 1 as the round found it.
+    kernel = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0]], np.float32)
+    plan = one_by_one_plan(kernel)
+    pictures = np.zeros((3, 4, 4, 3), np.float32)
+    pictures[0, ..., 0], pictures[1, ..., 1], pictures[2, ..., 1] = 3.0, 2.0, 1.0
+    outcomes = [
+        rivals.restart_rivals(
+            plan.renderer,
+            [0, 1, 2],
+            [0, 1, 2],
+            pictures,
+            np.array([3.0, 2.0, 1.0], np.float32),
+            rounds=1,
+            rival_steps=2,
+            batch_size=batch_size,
+        )
+        for batch_size in (1, 3)
+    ]
+    np.testing.assert_array_equal(outcomes[0].restarted_from, [-1, 0, 1])
+    np.testing.assert_allclose(outcomes[0].inputs, outcomes[1].inputs, rtol=1e-6, atol=1e-6)
+
 def proportional_filters_model():
     """Filter 1 is filter 0 at half strength: whichever picture excites one more excites both
     more, so exactly one of the two loses to the other's picture."""

@@ -150,12 +150,15 @@ def restart_rivals(
         losers = np.flatnonzero(rivals >= 0)
         if on_round is not None:
             on_round(rounds_run + 1, len(losers))
+        # Every restart of a round starts from the pictures as the round found them, whichever
+        # chunk restarted first: the outcome does not depend on the batch size.
+        starts = inputs.copy()
         for chunk in batching.chunk_layout(list(losers), batch_size):
             chunk = np.asarray(chunk)
             result = renderer.restart_chunk(
                 keys[chunk],
                 [targets[position] for position in chunk],
-                inputs[rivals[chunk]],
+                starts[rivals[chunk]],
                 draw_steps,
                 step_sizes=step_sizes,
                 on_step=on_step,
