@@ -186,15 +186,15 @@ def is_applications_model(model) -> bool:
     return isinstance(model, str) and not is_saved_model(model)
 
 
+# Rounds of rival restarts at most: each round judges every picture against every filter.
+MAX_RIVAL_ROUNDS = 16
+
 # The conditions that several settings share (`applies_when`), each checked in the code that
 # reads the settings: `pipeline.make_parameterization` passes the Fourier settings only to
 # `param.Fourier` and the noise settings only to `param.Pixel`; `update.make_update` passes the
 # normalization only to the normalized-gradient step; `model.loading.load_model` passes
 # weights and include_top only to a Keras Applications model, unsafe_deserialization only to
 # a saved file.
-# Rounds of rival restarts at most: each round judges every picture against every filter.
-MAX_RIVAL_ROUNDS = 16
-
 FOURIER_ONLY = AppliesWhen("parameterization", ("fourier",))
 PIXEL_ONLY = AppliesWhen("parameterization", ("pixel",))
 NORMALIZED_GRADIENT_ONLY = AppliesWhen("optimizer", ("normalized_gradient",))
