@@ -177,6 +177,24 @@ def inverse_dft_tables(height: int, width: int) -> tuple[np.ndarray, ...]:
     return tuple(table.astype(np.float32) for table in tables)
 
 
+def resample_spectrum(spectrum: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The images (…, height, width) whose spectrum is `spectrum` (`np.fft.fft2` of images over
+    their last two axes) zero-padded or truncated around its centre: band-limited
+    interpolation that keeps the images' amplitude. Used between octaves (`Fourier.resize`) and
+    onto the canvas (`Fourier.from_inputs`)."""
+    old_height, old_width = spectrum.shape[-2:]
+    centred = np.fft.fftshift(spectrum, axes=(-2, -1))
+    resized = np.zeros(spectrum.shape[:-2] + (height, width), np.complex128)
+    keep_y, keep_x = min(old_height, height), min(old_width, width)
+    source_y, source_x = (old_height - keep_y) // 2, (old_width - keep_x) // 2
+    target_y, target_x = (height - keep_y) // 2, (width - keep_x) // 2
+    resized[..., target_y : target_y + keep_y, target_x : target_x + keep_x] = centred[
+        ..., source_y : source_y + keep_y, source_x : source_x + keep_x
+    ]
+    images = np.real(np.fft.ifft2(np.fft.ifftshift(resized, axes=(-2, -1))))
+    return images * (height * width / (old_height * old_width))
+
+
 class Fourier:
     """A picture parameterized by its 1/f-scaled spectrum in a decorrelated colour space.
 
@@ -315,8 +333,8 @@ class Fourier:
         """The parameters of pictures given in the model's input space, at the image size.
 
         The inverse of `to_inputs` up to the antialiasing: each picture is brought back to
-        [0, 1], upsampled to the canvas by band-limited interpolation (zero-padding its
-        centred spectrum), kept `RESTART_MARGIN` inside (0, 1) so that the sigmoid still
+        [0, 1], upsampled to the canvas by band-limited interpolation (`resample_spectrum`,
+        aligned to the downsample's grid), kept `RESTART_MARGIN` inside (0, 1) so that the sigmoid still
         passes gradient, and inverted. A restart (`rivals`) starts from another picture so.
 
         Returns:
@@ -329,15 +347,10 @@ class Fourier:
             # Canvas pixel c lies at image pixel (c − (factor − 1) / 2) / factor: the downsample
             # averages canvas pixels factor·i … factor·i + factor − 1 into image pixel i.
             shift = -(factor - 1) / (2 * factor)
-            phase_y = np.exp(2j * np.pi * np.fft.fftfreq(height) * shift)[:, None, None]
-            phase_x = np.exp(2j * np.pi * np.fft.fftfreq(width) * shift)[None, :, None]
-            spectrum = np.fft.fft2(unit, axes=(1, 2)) * phase_y * phase_x
-            centred = np.fft.fftshift(spectrum, axes=(1, 2))
-            pad_y, pad_x = (factor - 1) * height, (factor - 1) * width
-            rows, cols = (pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2)
-            centred = np.pad(centred, ((0, 0), rows, cols, (0, 0)))
-            unit = np.real(np.fft.ifft2(np.fft.ifftshift(centred, axes=(1, 2)), axes=(1, 2)))
-            unit *= factor * factor
+            phase_y = np.exp(2j * np.pi * np.fft.fftfreq(height) * shift)[:, None]
+            phase_x = np.exp(2j * np.pi * np.fft.fftfreq(width) * shift)[None, :]
+            planes = np.fft.fft2(np.moveaxis(unit, -1, 1)) * phase_y * phase_x
+            unit = np.moveaxis(resample_spectrum(planes, factor * height, factor * width), 1, -1)
         canvas_height, canvas_width = self._canvas(height), self._canvas(width)
         self._image_sizes[canvas_height, canvas_width] = (height, width)
         # An odd canvas gets one more column and row (the spectrum needs even sizes), which
@@ -363,15 +376,6 @@ class Fourier:
         self._image_sizes[new_size, new_size] = (size, size)
         spectrum = (params[..., 0] + 1j * params[..., 1]) * self._constants(height, width)[-1]
         spatial = np.fft.irfft2(spectrum, s=(height, width), norm="ortho")
-        centred = np.fft.fftshift(np.fft.fft2(spatial), axes=(-2, -1))
-        resized = np.zeros(params.shape[:2] + (new_size, new_size), np.complex128)
-        keep_y, keep_x = min(height, new_size), min(width, new_size)
-        source_y, source_x = (height - keep_y) // 2, (width - keep_x) // 2
-        target_y, target_x = (new_size - keep_y) // 2, (new_size - keep_x) // 2
-        resized[..., target_y : target_y + keep_y, target_x : target_x + keep_x] = centred[
-            ..., source_y : source_y + keep_y, source_x : source_x + keep_x
-        ]
-        spatial = np.real(np.fft.ifft2(np.fft.ifftshift(resized, axes=(-2, -1))))
-        spatial *= new_size * new_size / (height * width)
+        spatial = resample_spectrum(np.fft.fft2(spatial), new_size, new_size)
         new = np.fft.rfft2(spatial, norm="ortho") / self._constants(new_size, new_size)[-1]
         return np.stack([new.real, new.imag], axis=-1).astype(np.float32)
