@@ -7,7 +7,7 @@ than its own does. After the ascent, each such loser starts again from its stron
 picture (at the last size, with a fresh optimizer state) and takes `rival_steps` more steps for
 its own objective: the second half of the run's schedule, compressed into those steps, with
 transforms drawn afresh. Every round judges all pictures again, since a restarted picture may
-now beat others; rounds stop when no filter loses, or after `rival_rounds`.
+now beat others (the pictures that did not change keep their scores); rounds stop when no filter loses, or after `rival_rounds`.
 
 The pictures are judged as they are (no transforms), each filter's objective on every picture
 of the run, in batches of a fixed size: which filters restart depends on the run's filters and
@@ -142,7 +142,8 @@ def restart_rivals(
     restarted_from = np.full(len(keys), -1, np.int64)
     step_size_at = renderer.step_size_at or (lambda step: renderer.step_size)
     rounds_run = 0
-    rivals = _rivals(renderer, inputs, targets)
+    values = objective_matrix(renderer.extractor, renderer.objective, inputs, targets)
+    rivals = strongest_rivals(values)
     while rounds_run < rounds and (rivals >= 0).any():
         draw_steps, step_sizes = restart_schedule(
             renderer.total_steps, rival_steps, rounds_run, step_size_at
@@ -153,6 +154,7 @@ def restart_rivals(
         # Every restart of a round starts from the pictures as the round found them, whichever
         # chunk restarted first: the outcome does not depend on the batch size.
         starts = inputs.copy()
+        moved = np.zeros(len(keys), bool)
         for chunk in batching.chunk_layout(list(losers), batch_size):
             chunk = np.asarray(chunk)
             result = renderer.restart_chunk(
@@ -168,13 +170,13 @@ def restart_rivals(
             inputs[chunk[kept]] = result.inputs[kept]
             losses[chunk[kept]] = result.losses[kept]
             restarted_from[chunk[kept]] = keys[rivals[chunk[kept]]]
+            moved[chunk[kept]] = True
         rounds_run += 1
-        rivals = _rivals(renderer, inputs, targets)
+        # Only the restarted pictures changed: their rows are judged again, the others kept.
+        values[moved] = objective_matrix(
+            renderer.extractor, renderer.objective, inputs[moved], targets
+        )
+        rivals = strongest_rivals(values)
     beaten_by = np.where(rivals >= 0, keys[np.maximum(rivals, 0)], -1)
     return RivalOutcome(inputs, losses, restarted_from, beaten_by, rounds_run)
 
-
-def _rivals(renderer, inputs, targets) -> np.ndarray:
-    return strongest_rivals(
-        objective_matrix(renderer.extractor, renderer.objective, inputs, targets)
-    )
