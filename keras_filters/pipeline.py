@@ -488,12 +488,20 @@ def restart_rivals(plan: Plan, settings: Settings, chunks, on_step=None, progres
         np.concatenate([chunk.inputs for chunk in chunks]),
         np.concatenate([chunk.losses for chunk in chunks]),
         rounds=settings.rival_rounds,
-        # A restart is never longer than the ascent (a 4-step trial run restarts in 4).
-        rival_steps=min(settings.rival_steps, plan.renderer.total_steps),
+        rival_steps=restart_length(settings),
         batch_size=plan.batch_size,
         on_step=on_step,
         on_round=None if progress is None else partial(_note_round, progress),
     )
+
+
+def restart_length(settings: Settings) -> int:
+    """The steps of one rival restart: `rival_steps`, but never more than the ascent takes
+    (a 4-step trial run restarts in 4)."""
+    sizes = render.scale_sizes(
+        settings.image_size, settings.num_upscalings, settings.upscale_factor
+    )
+    return min(settings.rival_steps, settings.num_steps * len(render.optimized_sizes(sizes)))
 
 
 def _note_round(progress: ProgressBar, round_number: int, count: int) -> None:

@@ -333,11 +333,9 @@ def _ascent_text(settings: Settings) -> str:
     if settings.relu_warmup_steps:
         text += f", ReLU-gradient warm-up for {settings.relu_warmup_steps} steps"
     if settings.rival_rounds:
-        # A restart is never longer than the ascent (`pipeline.restart_rivals`).
-        ascent = settings.num_steps * max(settings.num_upscalings, 1)
         text += (
             f", rival restarts (up to {settings.rival_rounds} rounds of "
-            f"{min(settings.rival_steps, ascent)} steps)"
+            f"{pipeline.restart_length(settings)} steps)"
         )
     return text
 
