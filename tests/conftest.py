@@ -7,6 +7,10 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from keras_filters import startup  # noqa: E402  (imports no Keras)
+
+startup.choose_cpu_kernels()  # Before Keras loads TensorFlow: the kernels of every command.
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -1,10 +1,13 @@
 """The random transforms and the resampling: each does what it says on a known image, is
 differentiable inside the backend's compiled step, and fuses without changing the picture."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
-from conftest import small_cnn
+from conftest import command_environment, small_cnn
 from keras import ops
 
 from keras_filters import backends, errors, settings
@@ -361,6 +364,48 @@ def test_downsample_equals_the_box_mean_on_a_constant_and_on_a_ramp(factor):
     box_mean = ramp.reshape(1, 16, factor, 16, factor, 1).mean(axis=(2, 4))
     shrunk = numpy(resample.downsample(ramp, factor))
     np.testing.assert_allclose(shrunk[0, :, 5:-5], box_mean[0, :, 5:-5], atol=1e-3)
+
+
+@pytest.mark.parametrize("factor, channels", [(2, 3), (3, 1)])
+def test_downsample_without_unequal_strides_gives_the_same_values(monkeypatch, factor, channels):
+    # Where the backend refuses depthwise strides such as (2, 1) (TensorFlow's Eigen kernels,
+    # its default on AMD processors), the other way must give the same picture.
+    images = np.random.default_rng(4).random((2, 12 * factor, 10 * factor, channels), np.float32)
+    strided = numpy(resample.downsample(images, factor, 0.35))
+    monkeypatch.setattr(backends.current(), "unequal_depthwise_strides", lambda: False)
+    dropped = numpy(resample.downsample(images, factor, 0.35))
+    assert dropped.shape == (2, 12, 10, channels)
+    np.testing.assert_allclose(dropped, strided, atol=1e-6)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="oneDNN kernels are TensorFlow's"
+)
+def test_downsample_runs_compiled_on_tensorflows_eigen_kernels(tmp_path):
+    # With oneDNN off, TensorFlow's depthwise convolution refuses strides such as (2, 1) when
+    # the compiled step runs, not when it is traced: the probe must run eagerly.
+    images = np.random.default_rng(5).random((2, 32, 32, 3), np.float32)
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "expected.npy", numpy(resample.downsample(images, 2, 0.35)))
+    program = (
+        "import numpy as np, tensorflow as tf\n"
+        "from keras_filters import backends\n"
+        "from keras_filters.optvis import resample\n"
+        f"folder = {str(tmp_path)!r}\n"
+        "images = np.load(folder + '/images.npy')\n"
+        "shrink = tf.function(lambda x: resample.downsample(x, 2, 0.35))\n"
+        "difference = np.abs(shrink(images).numpy() - np.load(folder + '/expected.npy')).max()\n"
+        "print(backends.current().unequal_depthwise_strides(), difference < 1e-5)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        env=command_environment(TF_ENABLE_ONEDNN_OPTS="0"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["False", "True"]
 
 
 def test_downsample_takes_20_taps_at_factor_2_and_refuses_bad_arguments():

@@ -6,6 +6,7 @@ whose arithmetic needs its shape (the Fourier image's DFT tables) asks for stati
 step is then traced once per shape (a chunk size or a scale).
 """
 
+import functools
 import numpy as np
 import tensorflow as tf
 
@@ -92,3 +93,22 @@ def is_out_of_memory(error: BaseException) -> bool:
     """Whether `error` is TensorFlow's report that a device ran out of memory ("OOM when
     allocating tensor with shape[…]"), eager, in a `tf.function` or compiled with XLA."""
     return isinstance(error, tf.errors.ResourceExhaustedError)
+
+
+@functools.cache
+def unequal_depthwise_strides() -> bool:
+    """Whether TensorFlow's depthwise convolution takes strides such as (2, 1) here.
+
+    Its oneDNN kernels take them; its Eigen kernels (TensorFlow's default on AMD processors, see
+    `startup.choose_cpu_kernels`) refuse them when the op runs ("Current implementation only
+    supports equal length strides"), not when it is traced. So the probe runs eagerly, outside
+    any function being traced, once.
+    """
+    with tf.init_scope():
+        try:
+            tf.nn.depthwise_conv2d(
+                tf.zeros((1, 4, 4, 1)), tf.ones((1, 1, 1, 1)), (1, 2, 1, 1), "VALID"
+            )
+        except tf.errors.InvalidArgumentError:
+            return False
+    return True

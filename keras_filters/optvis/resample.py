@@ -10,7 +10,7 @@ import math
 import numpy as np
 from keras import ops
 
-from keras_filters import settings
+from keras_filters import backends, settings
 
 # What enters from outside the picture, in `keras.ops.image.affine_transform`'s words:
 # "reflect" is (d c b a | a b c d | d c b a), the edge pixel repeated once (NumPy's
@@ -245,5 +245,11 @@ def downsample(images, factor: int, cutoff: float = 0.5, *, lobes: int = setting
     # Depthwise kernels (height, width, channels, 1): each channel filtered on its own.
     vertical = np.tile(taps[:, None, None, None], (1, 1, channels, 1))
     horizontal = np.tile(taps[None, :, None, None], (1, 1, channels, 1))
-    rows_done = ops.depthwise_conv(padded, vertical, strides=(factor, 1), padding="valid")
-    return ops.depthwise_conv(rows_done, horizontal, strides=(1, factor), padding="valid")
+    if backends.current().unequal_depthwise_strides():
+        rows_done = ops.depthwise_conv(padded, vertical, strides=(factor, 1), padding="valid")
+        return ops.depthwise_conv(rows_done, horizontal, strides=(1, factor), padding="valid")
+    # Filtering at every position and keeping every `factor`-th gives the same values, for about
+    # twice the time.
+    rows_done = ops.depthwise_conv(padded, vertical, padding="valid")[:, ::factor]
+    return ops.depthwise_conv(rows_done, horizontal, padding="valid")[:, :, ::factor]
+
