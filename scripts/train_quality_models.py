@@ -66,6 +66,14 @@ _NOISE = flags.DEFINE_float(
     lower_bound=0.0,
     upper_bound=1.0,
 )
+RGB_LAYOUTS = ("single", "paired")
+_LAYOUT = flags.DEFINE_enum(
+    "layout",
+    "single",
+    RGB_LAYOUTS,
+    "RGB only: single (conv1 conv2 pool conv3 pool conv4) or paired (conv1 conv2 pool conv3 "
+    "conv4 pool, Keras' CIFAR-10 example).",
+)
 SCENES = ("plain", "leaves", "textured_leaves")
 _SCENE = flags.DEFINE_enum(
     "scene",
@@ -371,12 +379,17 @@ def _pooling(x, name, antialias):
     return pooled
 
 
-def build_rgb_model(widths=(32, 48, 64, 96), antialias: bool = False) -> keras.Model:
+def build_rgb_model(
+    widths=(32, 48, 64, 96), antialias: bool = False, layout: str = "single"
+) -> keras.Model:
     """The 32x32 RGB classifier with raw 0-255 input.
 
     Args:
         widths: Filters of conv1..conv4. Defaults to (32, 48, 64, 96).
         antialias: Max-blur pooling instead of max pooling (`_pooling`). Defaults to False.
+        layout: Where the second pooling sits (`RGB_LAYOUTS`): "single" pools before conv4
+            (conv4 sees an 8x8 grid), "paired" after it, two convolutions per resolution as in
+            Keras' CIFAR-10 example (conv4 sees a 16x16 grid). Defaults to "single".
 
     Returns:
         An uncompiled model named "rgb32" mapping 0-255 RGB to logits.
@@ -387,8 +400,11 @@ def build_rgb_model(widths=(32, 48, 64, 96), antialias: bool = False) -> keras.M
     x = _conv_bn_relu(x, widths[1], "conv2")
     x = _pooling(x, "pool1", antialias)
     x = _conv_bn_relu(x, widths[2], "conv3")
-    x = _pooling(x, "pool2", antialias)
+    if layout == "single":
+        x = _pooling(x, "pool2", antialias)
     x = _conv_bn_relu(x, widths[3], "conv4")
+    if layout == "paired":
+        x = _pooling(x, "pool2", antialias)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     logits = keras.layers.Dense(len(CLASS_NAMES), name="logits")(x)
     return keras.Model(image, logits, name="rgb32")
@@ -475,6 +491,7 @@ def train(
     augment: float = 0.0,
     noise: float = NOISE_STANDARD_DEVIATION,
     scene: str = "plain",
+    layout: str = "single",
 ):
     """Trains one model on freshly drawn pictures; deterministic for a seed.
 
@@ -498,23 +515,30 @@ def train(
         noise: Pixel noise of every picture (`make_dataset`). Defaults to 0.03.
         scene: What surrounds the pattern, training and held-out (`make_dataset`). Defaults
             to "plain".
+        layout: The RGB model's layout (`build_rgb_model`); the grey model has one. Defaults
+            to "single".
 
     Returns:
         (model, held-out accuracy).
 
     Raises:
-        ValueError: For an unknown kind.
+        ValueError: For an unknown kind, or a layout other than "single" for the grey model.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; choose one of: {', '.join(KINDS)}")
     spec = KINDS[kind]
+    options = dict(antialias=antialias)
+    if kind == "rgb":
+        options["layout"] = layout
+    elif layout != "single":
+        raise ValueError(f"layout {layout!r} is for the rgb model; the grey model has one layout")
     keras.utils.set_random_seed(seed)  # Before the model is built: it seeds the weights too.
     if small:
         num_train, num_test, epochs = 600, 200, 2
         widths = (8, 8, 16, 16) if kind == "rgb" else (8, 8, 12, 16)
-        model = spec["build"](widths, antialias=antialias)
+        model = spec["build"](widths, **options)
     else:
-        model = spec["build"](antialias=antialias)
+        model = spec["build"](**options)
     train_images, train_labels = make_dataset(
         num_train, seed, spec["size"], spec["channels"], noise, scene
     )
@@ -550,6 +574,12 @@ def train(
 def main(argv) -> None:
     """Trains the chosen model and saves it."""
     command_line.check_output_command(argv, _OUTPUT.value, PROGRAM, ".keras")
+    if _KIND.value != "rgb" and _LAYOUT.value != "single":
+        command_line.fail(
+            f"--layout={_LAYOUT.value} is for --kind=rgb; the {_KIND.value} model has one "
+            "layout (--layout=single)",
+            PROGRAM,
+        )
     start = time.monotonic()
     model, accuracy = train(
         _KIND.value,
@@ -561,6 +591,7 @@ def main(argv) -> None:
         augment=_AUGMENT.value,
         noise=_NOISE.value,
         scene=_SCENE.value,
+        layout=_LAYOUT.value,
     )
     artifacts.save_atomically(_OUTPUT.value, model.save)
     print(

@@ -180,3 +180,12 @@ def test_the_scene_option_keeps_plain_pictures_and_puts_patterns_on_leaves(train
     assert [colour_rank(picture) for picture in leaves] == [3] * 20
     with pytest.raises(ValueError, match="unknown scene 'forest'; choose one of: plain"):
         training_script.make_dataset(2, 0, 32, 3, scene="forest")
+
+
+@pytest.mark.parametrize("layout, conv4_grid", [("single", 8), ("paired", 16)])
+def test_the_rgb_layout_places_the_second_pooling(training_script, layout, conv4_grid):
+    model = training_script.build_rgb_model((4, 4, 4, 4), layout=layout)
+    assert model.get_layer("conv2").output.shape[1:3] == (32, 32)
+    assert model.get_layer("conv4").output.shape[1:3] == (conv4_grid, conv4_grid)
+    assert model.get_layer("global_pool").input.shape[1:3] == (8, 8)
+    assert model.output.shape[-1] == len(training_script.CLASS_NAMES)

@@ -193,6 +193,12 @@ CASES = [
         ["--epochs=0", "positive integer"],
     ),
     (
+        "train_quality_models_layout_for_grey",
+        "train_quality_models",
+        ["--kind=grey", "--layout=paired", "--output={outdir}/grey.keras"],
+        ["--layout=paired", "--kind=rgb", "--layout=single"],
+    ),
+    (
         "train_quality_models_output_under_a_file",
         "train_quality_models",
         ["--kind=rgb", *SMALL_TRAINING, "--output={a_file}/rgb.keras"],
