@@ -34,7 +34,7 @@ def quiet_stderr():
 
 
 # Processors on which TensorFlow's oneDNN kernels run (its x86 builds).
-ONEDNN_MACHINES = ("x86_64", "AMD64", "i386", "i686")
+ONEDNN_MACHINES = ("x86_64", "AMD64")
 
 
 def choose_cpu_kernels() -> None:

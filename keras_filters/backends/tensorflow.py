@@ -7,6 +7,7 @@ step is then traced once per shape (a chunk size or a scale).
 """
 
 import functools
+
 import numpy as np
 import tensorflow as tf
 

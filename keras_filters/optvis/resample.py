@@ -252,4 +252,3 @@ def downsample(images, factor: int, cutoff: float = 0.5, *, lobes: int = setting
     # twice the time.
     rows_done = ops.depthwise_conv(padded, vertical, padding="valid")[:, ::factor]
     return ops.depthwise_conv(rows_done, horizontal, padding="valid")[:, :, ::factor]
-
