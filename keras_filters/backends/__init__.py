@@ -38,4 +38,12 @@ def current():
             f"Keras backend {backend!r} has no ascent step yet; set KERAS_BACKEND to one of: "
             + ", ".join(BACKENDS)
         )
-    return importlib.import_module(f"keras_filters.backends.{backend}")
+    if backend not in _LOADED:
+        _LOADED[backend] = importlib.import_module(f"keras_filters.backends.{backend}")
+    return _LOADED[backend]
+
+
+# The backend modules loaded so far. A step being traced asks for its backend again
+# (`resample.downsample`); answering from here keeps TensorFlow's AutoGraph from trying to
+# convert `importlib`'s internals, which it reports as a warning on stderr.
+_LOADED = {}
