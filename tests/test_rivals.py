@@ -176,9 +176,11 @@ def test_one_of_two_proportional_filters_restarts_whatever_the_batch_size():
         first.restarted_from[:2].tolist()
     ) == [-1, 1]
     np.testing.assert_array_equal(first.restarted_from, second.restarted_from)
-    # JAX's CPU kernels already differ by 1e-4 between batch sizes in the ascent; Adam's first
-    # steps from a restart (fresh moments) magnify that in the restarted picture.
-    tolerance = 1e-5 if keras.backend.backend() == "tensorflow" else 2e-2
+    # JAX's CPU kernels already differ by 1e-4 between batch sizes in the ascent, and
+    # TensorFlow's oneDNN kernels on an AMD processor by 4e-5; Adam's first steps from a restart
+    # (fresh moments) magnify that in the restarted picture (to 3e-4 there). A restart from
+    # another picture differs by tenths.
+    tolerance = 2e-3 if keras.backend.backend() == "tensorflow" else 2e-2
     np.testing.assert_allclose(first.inputs, second.inputs, rtol=tolerance, atol=tolerance)
     # Without the restarts, the same run keeps the ascent's pictures.
     plain = keras_filters.visualize_filters(model, "conv", [0, 1, 2], batch_size=3, **RUN)
