@@ -6,7 +6,6 @@ whose arithmetic needs its shape (the Fourier image's DFT tables) asks for stati
 step is then traced once per shape (a chunk size or a scale).
 """
 
-import functools
 
 import numpy as np
 import tensorflow as tf
@@ -41,6 +40,9 @@ def compile_step(
         jit_compile: Compile with XLA. Defaults to False.
         static_shapes: Trace once per shape instead of once with open axes. Defaults to
             False.
+
+    The step is traced without AutoGraph: it has no Python control flow on tensors, and
+    converting its code cost about 0.2 s per filter of a 32-filter quality run on 2 cores.
     """
     example_params, example_state = example_args
 
@@ -57,7 +59,7 @@ def compile_step(
         return apply_update(params, state, reported, gradients, step_size)
 
     if static_shapes:
-        return tf.function(step, jit_compile=jit_compile)
+        return tf.function(step, jit_compile=jit_compile, autograph=False)
     signature = [
         _open_spec(example_params),
         tf.nest.map_structure(_open_spec, tuple(example_state)),
@@ -65,7 +67,7 @@ def compile_step(
         tf.TensorSpec((), tf.float32, name="step_size"),
         tf.TensorSpec((None, None), tf.float32, name="draws"),
     ]
-    return tf.function(step, input_signature=signature, jit_compile=jit_compile)
+    return tf.function(step, input_signature=signature, jit_compile=jit_compile, autograph=False)
 
 
 def activation_bytes(model, shape: tuple) -> int:
@@ -94,22 +96,3 @@ def is_out_of_memory(error: BaseException) -> bool:
     """Whether `error` is TensorFlow's report that a device ran out of memory ("OOM when
     allocating tensor with shape[…]"), eager, in a `tf.function` or compiled with XLA."""
     return isinstance(error, tf.errors.ResourceExhaustedError)
-
-
-@functools.cache
-def unequal_depthwise_strides() -> bool:
-    """Whether TensorFlow's depthwise convolution takes strides such as (2, 1) here.
-
-    Its oneDNN kernels take them; its Eigen kernels (TensorFlow's default on AMD processors, see
-    `startup.choose_cpu_kernels`) refuse them when the op runs ("Current implementation only
-    supports equal length strides"), not when it is traced. So the probe runs eagerly, outside
-    any function being traced, once.
-    """
-    with tf.init_scope():
-        try:
-            tf.nn.depthwise_conv2d(
-                tf.zeros((1, 4, 4, 1)), tf.ones((1, 1, 1, 1)), (1, 2, 1, 1), "VALID"
-            )
-        except tf.errors.InvalidArgumentError:
-            return False
-    return True
