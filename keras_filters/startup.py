@@ -42,7 +42,7 @@ def choose_cpu_kernels() -> None:
 
     TensorFlow turns them on by default on Intel processors only; on AMD ones it falls back to
     Eigen's kernels, which add floats in another order (the published figures' recorded
-    mosaics then differ by up to 21 grey levels) and refuse depthwise strides such as (2, 1).
+    mosaics then differ by up to 21 grey levels).
     The same kernels everywhere make a figure the same on any x86 machine. A
     TF_ENABLE_ONEDNN_OPTS already set is left as it is; TensorFlow reads it once, when it
     loads, so this must run before.

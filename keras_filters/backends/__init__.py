@@ -13,8 +13,7 @@ step_size)` turns the gradient of the first into the step's result, with the sec
 
 Each also says how big a pass is and how much memory is free (`activation_bytes`,
 `free_device_memory`), lists its devices (`probe_devices`), and tells its report of a device
-out of memory from other errors (`is_out_of_memory`), and whether its depthwise convolution
-takes unequal strides (`unequal_depthwise_strides`).
+out of memory from other errors (`is_out_of_memory`).
 """
 
 import importlib

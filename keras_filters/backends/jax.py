@@ -105,8 +105,3 @@ def is_out_of_memory(error: BaseException) -> bool:
     XLA's status code; its class is `jax.errors.JaxRuntimeError` in recent releases and
     `jaxlib.xla_extension.XlaRuntimeError` in older ones, so the message decides."""
     return isinstance(error, RuntimeError) and str(error).lstrip().startswith("RESOURCE_EXHAUSTED")
-
-
-def unequal_depthwise_strides() -> bool:
-    """True: XLA's convolution takes any strides."""
-    return True

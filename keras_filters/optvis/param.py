@@ -257,9 +257,22 @@ class Fourier:
         return np.eye(channels, dtype=np.float32)
 
     def _constants(self, height: int, width: int):
+        """(columns table, rows table, frequency scale · gain) of a canvas, made once.
+
+        The inverse DFT (`inverse_dft_tables`) as two matrices that each take one matrix
+        product over the whole batch: the columns table (2 · (width / 2 + 1), 2 · width) maps
+        each row's interleaved (real, imaginary) spectrum to its complex inverse along the
+        columns, [real | imaginary]; the rows table (height, 2 · height) takes the real part of
+        the inverse along the rows from the (real, imaginary) pairs, real first.
+        """
         if (height, width) not in self._tables:
+            cos_y, sin_y, cos_x, sin_x = inverse_dft_tables(height, width)
+            columns = np.zeros((width // 2 + 1, 2, 2, width), np.float32)
+            columns[:, 0, 0], columns[:, 1, 0] = cos_x, -sin_x
+            columns[:, 0, 1], columns[:, 1, 1] = sin_x, cos_x
+            rows = np.concatenate([cos_y, -sin_y], axis=1)
             scale = frequency_scale(height, width, self.decay) * np.float32(self.gain)
-            self._tables[height, width] = inverse_dft_tables(height, width) + (scale,)
+            self._tables[height, width] = (columns.reshape(-1, 2 * width), rows, scale)
         return self._tables[height, width]
 
     def initial(self, keys, *, seed: int, height: int, width: int, channels: int) -> np.ndarray:
@@ -285,15 +298,17 @@ class Fourier:
 
     def _spatial(self, params):
         """params → the decorrelated picture before the sigmoid (batch, h, w, channels)."""
-        height = params.shape[2]
-        width = 2 * (params.shape[3] - 1)
-        cos_y, sin_y, cos_x, sin_x, scale = self._constants(height, width)
+        channels, height, num_columns = (int(extent) for extent in params.shape[1:4])
+        width = 2 * (num_columns - 1)
+        columns, rows, scale = self._constants(height, width)
         spectrum = params * scale[..., None]
-        real, imaginary = spectrum[..., 0], spectrum[..., 1]
-        rows_real = ops.matmul(cos_y, real) - ops.matmul(sin_y, imaginary)
-        rows_imaginary = ops.matmul(sin_y, real) + ops.matmul(cos_y, imaginary)
-        image = ops.matmul(rows_real, cos_x) - ops.matmul(rows_imaginary, sin_x)
-        return ops.transpose(image, (0, 2, 3, 1))
+        # Along the columns: every (image, channel, row) at once, (real | imaginary) out.
+        halfway = ops.matmul(ops.reshape(spectrum, (-1, 2 * num_columns)), columns)
+        halfway = ops.reshape(halfway, (-1, channels, height, 2, width))
+        # Along the rows: every (image, column, channel) at once, over (real, imaginary) × row.
+        halfway = ops.reshape(ops.transpose(halfway, (0, 4, 1, 3, 2)), (-1, 2 * height))
+        image = ops.reshape(ops.matmul(halfway, rows.T), (-1, width, channels, height))
+        return ops.transpose(image, (0, 3, 1, 2))
 
     def to_unit_image(self, params):
         """params → pictures in [0, 1] on the canvas, RGB order; `keras.ops`."""

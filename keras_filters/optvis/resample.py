@@ -1,7 +1,8 @@
 """Differentiable resampling of image batches: per-image affine warps and antialiased decimation.
 
-Both are written with `keras.ops`, so every backend runs the same code, and both work on a
-spatial size known only when the step runs (the TensorFlow step leaves it open). Positions are
+Both are written with `keras.ops`, so every backend runs the same code. The warps work on a
+spatial size known only when the step runs (the TensorFlow step leaves it open); the decimation
+needs it when it is traced (the Fourier parameterization, its one user, traces per shape). Positions are
 (row, column) in pixels with pixel centres at whole numbers, as `keras.ops.image` has them.
 """
 
@@ -10,7 +11,7 @@ import math
 import numpy as np
 from keras import ops
 
-from keras_filters import backends, settings
+from keras_filters import settings
 
 # What enters from outside the picture, in `keras.ops.image.affine_transform`'s words:
 # "reflect" is (d c b a | a b c d | d c b a), the edge pixel repeated once (NumPy's
@@ -205,18 +206,41 @@ def first_tap(factor: int, lobes: int = settings.ANTIALIAS_LOBES) -> int:
     return settings.antialias_first_tap(factor, lobes)
 
 
+def downsample_matrix(
+    size: int, factor: int, cutoff: float = 0.5, lobes: int = settings.ANTIALIAS_LOBES
+) -> np.ndarray:
+    """The linear map of `downsample` along one axis: (size / factor, size), float32.
+
+    Row k holds the `lanczos_taps` of output pixel k, read from input pixels factor · k +
+    `first_tap` onwards; a tap that falls outside the axis reads its reflection (NumPy's
+    "reflect": −1 reads 1, size reads size − 2), so each row still sums to 1.
+    """
+    taps = lanczos_taps(factor, cutoff, lobes)
+    positions = factor * np.arange(size // factor)[:, None] + first_tap(factor, lobes)
+    positions = positions + np.arange(len(taps))[None, :]
+    positions = np.abs(positions)
+    positions = np.where(positions > size - 1, 2 * (size - 1) - positions, positions)
+    matrix = np.zeros((size // factor, size), np.float64)
+    np.add.at(matrix, (np.arange(size // factor)[:, None], positions), taps[None, :])
+    return matrix.astype(np.float32)
+
+
 def downsample(images, factor: int, cutoff: float = 0.5, *, lobes: int = settings.ANTIALIAS_LOBES):
     """Shrinks each image by a whole `factor`, filtering out what the smaller size cannot hold.
 
-    A separable windowed-sinc low-pass (`lanczos_taps`) applied with stride `factor` along rows
-    and then columns, the borders reflected (NumPy's "reflect") so that no dark frame leaks in.
-    Output pixel k is centred on input position factor · k + (factor − 1) / 2, so each covers
-    the same block as a box mean of factor × factor pixels would.
+    A separable windowed-sinc low-pass (`lanczos_taps`) taken at every `factor`-th position
+    along rows and then columns, the borders reflected (NumPy's "reflect") so that no dark frame
+    leaks in. Output pixel k is centred on input position factor · k + (factor − 1) / 2, so each
+    covers the same block as a box mean of factor × factor pixels would. Each axis is one matrix
+    product with `downsample_matrix`: on a CPU several times faster, forward and backward, than
+    a strided depthwise convolution, and the same on every backend and kernel library (some
+    refuse unequal depthwise strides).
 
     Args:
-        images: Float tensor (batch, height, width, channels); height and width multiples of
-            `factor`, and more than `-first_tap(factor, lobes)` pixels (9 for factor 2) so
-            that the border can be reflected (`settings.smallest_canvas_image`).
+        images: Float tensor (batch, height, width, channels), height and width known when it
+            is traced; multiples of `factor`, and more than `-first_tap(factor, lobes)` pixels
+            (9 for factor 2) so that the border can be reflected
+            (`settings.smallest_canvas_image`).
         factor: Input pixels per output pixel, a whole number ≥ 1 (1 returns `images`).
         cutoff: The low-pass cutoff in cycles per output pixel, in (0, 0.5]; 0.5 is the output's
             Nyquist frequency, lower keeps less of the band just below it. Defaults to 0.5.
@@ -238,17 +262,14 @@ def downsample(images, factor: int, cutoff: float = 0.5, *, lobes: int = setting
     factor = int(factor)
     if factor == 1:
         return images
-    taps = lanczos_taps(factor, cutoff, lobes)
-    border = -first_tap(factor, lobes)
-    channels = images.shape[-1]
-    padded = ops.pad(images, ((0, 0), (border, border), (border, border), (0, 0)), mode="reflect")
-    # Depthwise kernels (height, width, channels, 1): each channel filtered on its own.
-    vertical = np.tile(taps[:, None, None, None], (1, 1, channels, 1))
-    horizontal = np.tile(taps[None, :, None, None], (1, 1, channels, 1))
-    if backends.current().unequal_depthwise_strides():
-        rows_done = ops.depthwise_conv(padded, vertical, strides=(factor, 1), padding="valid")
-        return ops.depthwise_conv(rows_done, horizontal, strides=(1, factor), padding="valid")
-    # Filtering at every position and keeping every `factor`-th gives the same values, for about
-    # twice the time.
-    rows_done = ops.depthwise_conv(padded, vertical, padding="valid")[:, ::factor]
-    return ops.depthwise_conv(rows_done, horizontal, padding="valid")[:, :, ::factor]
+    images = ops.convert_to_tensor(images)
+    height, width, channels = (int(extent) for extent in images.shape[1:])
+    rows = downsample_matrix(height, factor, cutoff, lobes)
+    columns = downsample_matrix(width, factor, cutoff, lobes)
+    # Rows: (out height, height) times each image as (height, width · channels).
+    shrunk = ops.matmul(rows, ops.reshape(images, (-1, height, width * channels)))
+    # Columns: each row as (channels, width) times the columns' matrix, transposed.
+    shrunk = ops.reshape(shrunk, (-1, height // factor, width, channels))
+    shrunk = ops.transpose(shrunk, (0, 1, 3, 2))
+    shrunk = ops.matmul(shrunk, columns.T)
+    return ops.transpose(shrunk, (0, 1, 3, 2))
