@@ -2,8 +2,9 @@
 
 Both are written with `keras.ops`, so every backend runs the same code. The warps work on a
 spatial size known only when the step runs (the TensorFlow step leaves it open); the decimation
-needs it when it is traced (the Fourier parameterization, its one user, traces per shape). Positions are
-(row, column) in pixels with pixel centres at whole numbers, as `keras.ops.image` has them.
+needs it when it is traced (the Fourier parameterization, its one user, traces per shape).
+Positions are (row, column) in pixels with pixel centres at whole numbers, as
+`keras.ops.image` has them.
 """
 
 import math
