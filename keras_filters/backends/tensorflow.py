@@ -6,7 +6,6 @@ whose arithmetic needs its shape (the Fourier image's DFT tables) asks for stati
 step is then traced once per shape (a chunk size or a scale).
 """
 
-
 import numpy as np
 import tensorflow as tf
 
