@@ -100,6 +100,7 @@ def demo_atlas(tmp_path_factory, photos):
 
 
 @script_test
+@pytest.mark.end_to_end
 def test_the_script_builds_a_page_per_filter_with_every_link_resolving(demo_atlas):
     outdir, process = demo_atlas
     assert "7 layers, 230 filters" in process.stdout
@@ -142,6 +143,7 @@ def test_a_filter_page_says_whose_picture_its_rival_restart_started_from(demo_at
 
 
 @script_test
+@pytest.mark.end_to_end
 def test_the_script_warns_of_an_override_without_effect_in_a_layer_run(tmp_path):
     finished = subprocess.run(
         [
@@ -211,6 +213,7 @@ def test_each_live_filter_page_shows_its_examples_in_descending_order(demo_atlas
 
 
 @script_test
+@pytest.mark.end_to_end
 def test_interrupted_with_sigint_and_run_again_it_gives_the_same_site(demo_atlas, photos, tmp_path):
     reference, _ = demo_atlas
     outdir = str(tmp_path / "site")

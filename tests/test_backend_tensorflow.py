@@ -145,6 +145,7 @@ def run_benchmark_script(*args) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.end_to_end
 def test_benchmark_script_writes_table_and_json(tmp_path):
     finished = run_benchmark_script(
         "--config=configs/quickstart_faithful.py",

@@ -73,6 +73,7 @@ FEW_STEPS = "--config.num_steps=4"
         ("grey", "residual", 64, 1, ("--config.input_range=(-1, 1)",)),
     ],
 )
+@pytest.mark.end_to_end
 def test_own_model_runs_at_its_own_input_size(
     own_models, which, layer, size, channels, given_range, tmp_path
 ):
@@ -135,6 +136,7 @@ def test_help_lists_our_flags_and_every_setting_with_its_default(flag):
         assert f"  {group}:" in text
 
 
+@pytest.mark.end_to_end
 def test_recipe_by_bare_name_from_any_folder(tmp_path):
     finished = run_command(
         "--config=quickstart",
@@ -164,6 +166,7 @@ def test_list_layers_takes_any_model_spec():
     assert listed["logits"].unit_word == "units"
 
 
+@pytest.mark.end_to_end
 def test_quickstart_says_how_many_filters_are_alive_and_dead(tmp_path):
     finished = run_command("--config=quickstart", FEW_STEPS, f"--outdir={tmp_path}")
     assert finished.returncode == 0, finished.stderr

@@ -60,6 +60,7 @@ def finished_filters(record):
     return [(entry["index"], entry["loss"]) for entry in record["filters"]]
 
 
+@pytest.mark.end_to_end
 def test_sigint_after_first_chunk_then_resume_gives_the_uninterrupted_mosaic(tmp_path):
     interrupted, whole = tmp_path / "interrupted", tmp_path / "whole"
     process = start_command(*ARGUMENTS, f"--outdir={interrupted}")
@@ -229,6 +230,7 @@ PANEL_ARGUMENTS = [
 ]
 
 
+@pytest.mark.end_to_end
 def test_panels_resume_through_the_same_path_as_one_layer(tmp_path):
     interrupted, whole = tmp_path / "interrupted", tmp_path / "whole"
     first_chunk = interrupted / resume.PROGRESS_FOLDER / "panel_00" / "chunk_00000.npz"

@@ -82,6 +82,7 @@ def test_jax_step_matches_tensorflow_step(tmp_path, normalization):
     np.testing.assert_allclose(jax_result["params"], np.asarray(params), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.end_to_end
 def test_quickstart_on_jax_gives_the_tensorflow_losses(tmp_path):
     runs = {}
     for backend in ("tensorflow", "jax"):

@@ -292,6 +292,7 @@ def run_evaluate(*args) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.end_to_end
 def test_evaluate_script_scores_four_demo_filters_and_rescores_its_inputs(tmp_path):
     outdir = tmp_path / "quality"
     finished = run_evaluate(
@@ -347,6 +348,7 @@ def test_evaluate_script_warns_of_an_override_without_effect_before_it_runs(tmp_
     assert error.startswith("evaluate_quality: error:") and "no_such_layer" in error
 
 
+@pytest.mark.end_to_end
 def test_evaluate_script_reports_a_bad_setting_in_one_line(tmp_path):
     finished = run_evaluate(
         "--config=configs/quickstart.py", "--config.layer=no_such_layer", f"--outdir={tmp_path}"

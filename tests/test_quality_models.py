@@ -100,6 +100,7 @@ def test_the_noise_setting_is_the_pixel_noise_of_the_pictures(training_script):
     assert abs(float(np.std((noisy - clean)[inside])) - 0.1) < 0.01
 
 
+@pytest.mark.end_to_end
 def test_training_repeats_for_a_seed_and_augmentation_changes_what_it_learns(training_script):
     def stem_kernel(model):
         return model.get_layer("stem_conv").get_weights()[0]

@@ -33,6 +33,7 @@ def run_reproduce(*args, timeout=300) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.end_to_end
 def test_reproduce_writes_each_figure_and_the_index_with_overrides_applied(tmp_path):
     finished = run_reproduce(
         "--figures=dlwp1_single,dlwp2_single",
@@ -153,6 +154,7 @@ def test_index_escapes_model_layer_and_setting_values(tmp_path):
         assert raw not in page, raw
 
 
+@pytest.mark.end_to_end
 def test_gallery_accumulates_figures_of_earlier_calls_and_takes_table_names(tmp_path):
     common = ["--config.weights=none", "--config.num_steps=1", "--config.progress=false"]
     first = run_reproduce("--figures=dlwp1_single", *common, f"--outdir={tmp_path}")
@@ -170,6 +172,7 @@ def test_gallery_accumulates_figures_of_earlier_calls_and_takes_table_names(tmp_
     assert names == [f"dlwp1_block{block}_conv1" for block in range(1, 5)] + ["kerasio"]
 
 
+@pytest.mark.end_to_end
 def test_interrupted_reproduce_ends_in_one_line_and_the_same_command_keeps_finished_figures(
     tmp_path,
 ):

@@ -85,6 +85,7 @@ def test_mirrored_gives_the_default_images_through_the_api(backend, tmp_path):
 
 
 @tensorflow_only
+@pytest.mark.end_to_end
 def test_mirrored_gives_the_default_mosaic_through_the_command_line(tmp_path):
     one = run_command(*SMALL, f"--outdir={tmp_path / 'one'}")
     both = run_command(*SMALL, *TWO_CPUS, f"--outdir={tmp_path / 'both'}")
@@ -104,6 +105,7 @@ def free_port() -> int:
 
 
 @tensorflow_only
+@pytest.mark.end_to_end
 def test_two_workers_on_loopback_give_the_single_process_mosaic_written_once(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     outdir = tmp_path / "cluster"
@@ -151,6 +153,7 @@ def run_merge(*args) -> subprocess.CompletedProcess:
 SHARDED = ["--config=quickstart_faithful", "--config.max_filters=20", "--config.batch_size=4"]
 
 
+@pytest.mark.end_to_end
 def test_three_shards_merge_into_the_unsharded_mosaic(tmp_path):
     for index in range(3):
         shard = run_command(
@@ -371,6 +374,7 @@ def test_tpu_where_there_is_none_names_the_address_setting(tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.end_to_end
 def test_benchmark_runs_on_cpu_under_either_backend_with_one_command(backend, tmp_path):
     environment = dict(os.environ, PYTHONPATH=REPO_ROOT, KERAS_BACKEND=backend)
     environment["JAX_PLATFORMS"] = "cpu"

@@ -7,10 +7,12 @@ import json
 import os
 
 import numpy as np
+import pytest
 from conftest import run_command
 from PIL import Image
 
 
+@pytest.mark.end_to_end
 def test_quickstart_writes_mosaic_and_json(tmp_path):
     outdir = tmp_path / "out"
     finished = run_command(
@@ -32,6 +34,7 @@ def test_quickstart_writes_mosaic_and_json(tmp_path):
     assert all(isinstance(entry["loss"], float) for entry in record["filters"])
 
 
+@pytest.mark.end_to_end
 def test_override_another_layer_and_save_tiles(tmp_path):
     finished = run_command(
         "--config=configs/quickstart.py",
