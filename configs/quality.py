@@ -30,7 +30,8 @@ model:
     keras-filters --config=configs/quality.py --config.model=my_model.keras \\
         --config.layer=conv4 --config.input_range="(0, 255)" --outdir=out/quality
 
-Runtime: about 0.5 s per filter for a 32×32 model on 2 CPU cores.
+Runtime: about 0.5–0.6 s per filter for a 32×32 model on 2 CPU cores of the README's table
+(0.8–1.1 s on an AMD EPYC whose matrix products run at about a third of that speed).
 """
 
 from configs import base
