@@ -520,18 +520,38 @@ def test_the_gathered_warps_gradient_is_exact():
     assert not np.allclose(warp_matrix, np.eye(height * width))
 
 
-def test_a_step_compiled_with_xla_warps_by_gathers_and_matches_the_image_op():
-    """jit_compile on TensorFlow: the image op has no XLA kernel, so the renderer warps by
-    gathers. With whole-pixel jitters that the crop takes back off with the padding, the op's
-    gradient is exact too, so the run ends where the same run without XLA does."""
-    specs = ("pad(3)", "jitter(3)")
+def test_the_renderers_transforms_have_the_exact_gradient():
+    """A turn, a zoom and a sub-pixel shift through the renderer's own `Compose`: the compiled
+    gradient of sum(weights · views) must be Wᵀ weights, W read off the views of one-pixel
+    images. TensorFlow's image op would give its approximate gradient (the inverse warp), so on
+    TensorFlow the renderer warps by gathers."""
+    renderer = small_renderer("adam", ("shift(0.2)", "scale(0.8, 1.2)", "rotate(30)"))
+    assert renderer.transforms.gather == (keras.backend.backend() == "tensorflow")
+    size = 7
+    draws = np.array([[0.9, 0.15, 0.8, 0.95]], np.float32)
+    basis = np.eye(size * size, dtype=np.float32).reshape(-1, size, size, 1)
+    views = renderer.transforms(ops.convert_to_tensor(basis), np.repeat(draws, len(basis), 0))
+    warp_matrix = numpy(views).reshape(len(basis), -1).T
+    image = known_image(size, size, 1, seed=3)
+    gradient = compiled_gradient(renderer.transforms, image, draws)
+    weights = np.random.default_rng(1).random((size, size, 1)).astype(np.float32)
+    np.testing.assert_allclose(
+        gradient.reshape(-1), warp_matrix.T @ weights.reshape(-1), rtol=1e-5, atol=1e-6
+    )
+    # Neither the identity nor a whole-pixel shift, where the image op's gradient is exact too.
+    assert not np.allclose(warp_matrix, np.round(warp_matrix))
+
+
+def test_a_step_compiled_with_xla_matches_the_same_step_without():
+    """jit_compile on TensorFlow: the image op has no XLA kernel; the renderer warps by gathers
+    with or without XLA, so the run ends where the same run without XLA does."""
+    specs = ("pad(3)", "jitter(3)", "rotate(10)")
 
     def renderer(jit_compile):
         return small_renderer("normalized_gradient", specs, jit_compile=jit_compile)
 
     compiled = renderer(True)
     assert compiled.transforms.gather == (keras.backend.backend() == "tensorflow")
-    assert not renderer(False).transforms.gather
     with_xla = compiled.run_chunk([0, 1, 2], [0, 1, 2])
     without = renderer(False).run_chunk([0, 1, 2], [0, 1, 2])
     np.testing.assert_allclose(with_xla.inputs, without.inputs, rtol=1e-4, atol=1e-4)

@@ -113,11 +113,12 @@ class Renderer:
         self.parameterization = parameterization
         self.update = update
         self.placement = placement or distribution.Placement()
-        # TensorFlow's image warp has no XLA kernel: a step that XLA compiles resamples with
-        # gathers instead (the same pixels).
-        xla = jit_compile or self.placement.needs_xla
+        # TensorFlow's image warp differentiates only approximately (its gradient is the inverse
+        # warp, exact for whole-pixel shifts away from the borders) and has no XLA kernel, so on
+        # TensorFlow the transforms resample with gathers: the same pixels, the exact gradient.
+        # Keras' JAX warp is differentiated exactly as it is.
         self.transforms = transforms_lib.Compose(
-            transforms, gather=xla and keras.backend.backend() == "tensorflow"
+            transforms, gather=keras.backend.backend() == "tensorflow"
         )
         self.seed = seed
         self.sizes = list(sizes)

@@ -247,8 +247,9 @@ class Compose:
     Args:
         transforms: Transforms (or `Compose`s, whose transforms are taken in their place).
             Defaults to none.
-        gather: Resample with gathers that XLA compiles (`resample.affine`'s `gather`), for a
-            step compiled with XLA on TensorFlow. Defaults to False.
+        gather: Resample with gathers (`resample.affine`'s `gather`): on TensorFlow, whose
+            image op differentiates only approximately and has no XLA kernel. Defaults to
+            False.
     """
 
     def __init__(self, transforms: Iterable = (), *, gather: bool = False):
