@@ -192,7 +192,7 @@ def test_the_index_describes_the_quality_recipe_that_ran(demo_atlas):
         "Fourier (1/f^1 spectrum, on a 2x canvas), starting from spectrum noise of standard "
         "deviation 0.01"
     )
-    assert details["transforms"] == "shift(0.1667), scale(0.85, 1.15), rotate(15)"
+    assert details["transforms"] == "shift(0.25), scale(0.8, 1.2), rotate(20)"
 
 
 @script_test

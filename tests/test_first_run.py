@@ -62,7 +62,7 @@ def own_models(tmp_path_factory):
     return {"rgb": str(folder / "rgb32.h5"), "grey": str(folder / "grey64.keras")}
 
 
-# The quality recipe's 384 steps are the README's run; four show the same first-run behaviour.
+# The quality recipe's 256 steps are the README's run; four show the same first-run behaviour.
 FEW_STEPS = "--config.num_steps=4"
 
 

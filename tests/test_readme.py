@@ -68,17 +68,17 @@ SHRINKS = [
     (
         "--config=quality",
         ["--config.num_steps=4", "--config.max_filters=4"],
-        "the quality recipe takes 384 steps per filter: four steps, four filters",
+        "the quality recipe takes 256 steps per filter: four steps, four filters",
     ),
     (
         "configs/quality.py",
         ["--config.num_steps=4", "--config.max_filters=4"],
-        "the quality recipe takes 384 steps per filter: four steps, four filters",
+        "the quality recipe takes 256 steps per filter: four steps, four filters",
     ),
     (
         "quickstart",
         ["--config.num_steps=4"],
-        "the quickstart's quality recipe takes 384 steps (about 90 s a run): four steps",
+        "the quickstart's quality recipe takes 256 steps (about 2 min a run): four steps",
     ),
 ]
 # Lines that do not run here, and why.

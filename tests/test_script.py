@@ -1,6 +1,6 @@
 """The real command line on the quickstart config writes the mosaic and the JSON.
 
-The quickstart's quality recipe takes 384 steps (the README's run); four are enough here.
+The quickstart's quality recipe takes 256 steps (the README's run); four are enough here.
 """
 
 import json

@@ -32,7 +32,7 @@ def test_defaults_and_quickstart_give_typed_frozen_settings():
     resolved = check(**quickstart.get_config().to_dict())
     assert (resolved.model, resolved.layer, resolved.step_size) == ("demo", "conv3", 0.3)
     assert (resolved.parameterization, resolved.optimizer) == ("fourier", "adam")
-    assert resolved.transforms == ("shift(0.1667)", "scale(0.85, 1.15)", "rotate(15)")
+    assert resolved.transforms == ("shift(0.25)", "scale(0.8, 1.2)", "rotate(20)")
     assert isinstance(resolved.step_size, float) and isinstance(resolved.filter_indices, tuple)
     with pytest.raises(dataclasses.FrozenInstanceError):
         resolved.image_size = 3
