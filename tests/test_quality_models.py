@@ -1,4 +1,4 @@
-"""The acceptance models of the quality recipe (benchmarks/models) load and are what they say."""
+"""The models of the quality measurements (benchmarks/models) load and are what they say."""
 
 import importlib.util
 import os
@@ -24,6 +24,8 @@ def training_script():
 @pytest.mark.parametrize(
     "name, kind, shape, layers",
     [
+        ("rgb32_antialiased.keras", "rgb", (32, 32, 3), {"conv2": 48, "conv4": 96}),
+        ("grey64_leaves.keras", "grey", (64, 64, 1), {"block3_out": 64}),
         ("rgb32.keras", "rgb", (32, 32, 3), {"conv2": 48, "conv4": 96}),
         ("grey64.keras", "grey", (64, 64, 1), {"block3_out": 64}),
     ],
@@ -42,8 +44,9 @@ def test_acceptance_model_loads_and_classifies_fresh_pictures(
     assert np.mean(np.argmax(logits, -1) == labels) > 0.9
 
 
-def test_the_rgb_model_takes_raw_pixels_through_a_leading_rescaling():
-    model = keras.models.load_model(os.path.join(MODELS, "rgb32.keras"), compile=False)
+@pytest.mark.parametrize("name", ["rgb32_antialiased.keras", "rgb32.keras"])
+def test_the_rgb_model_takes_raw_pixels_through_a_leading_rescaling(name):
+    model = keras.models.load_model(os.path.join(MODELS, name), compile=False)
     rescaling = model.layers[1]
     assert isinstance(rescaling, keras.layers.Rescaling)
     np.testing.assert_allclose(rescaling(np.array([0.0, 127.5, 255.0])), [-1.0, 0.0, 1.0])
