@@ -499,9 +499,10 @@ def train(
 ):
     """Trains one model on freshly drawn pictures; deterministic for a seed.
 
-    The defaults made the models in benchmarks/models. `antialias`, `augment`, `noise` and
-    `scene` are the variants that issue 10's tuning tried on the model side
-    (benchmarks/models/README.md).
+    The defaults made the first models in benchmarks/models (`rgb32`, `grey64`). `antialias`,
+    `augment`, `noise` and `scene` are the variants that issue 10's tuning tried on the model
+    side; `rgb32_antialiased` and `grey64_leaves`, which the quality recipe is measured on,
+    are two of them (benchmarks/models/README.md).
 
     Args:
         kind: "rgb" or "grey".
