@@ -34,8 +34,6 @@ class Placement:
 
     num_replicas = 1
     is_chief = True
-    # Whether every op of the step must compile with XLA (TPUs), whatever `jit_compile` says.
-    needs_xla = False
 
     def scope(self):
         """A context in which the model's variables are created (nothing to do here)."""
@@ -80,7 +78,6 @@ class TensorFlowPlacement(Placement):
         task_id = getattr(resolver, "task_id", None)
         # A cluster's chief is "chief" 0, or "worker" 0 where there is no chief.
         self.is_chief = task_type in (None, "chief") or (task_type == "worker" and task_id == 0)
-        self.needs_xla = isinstance(strategy, tf.distribute.TPUStrategy)
 
     def scope(self):
         return self.strategy.scope()

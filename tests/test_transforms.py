@@ -524,9 +524,9 @@ def test_the_renderers_transforms_have_the_exact_gradient():
     """A turn, a zoom and a sub-pixel shift through the renderer's own `Compose`: the compiled
     gradient of sum(weights · views) must be Wᵀ weights, W read off the views of one-pixel
     images. TensorFlow's image op would give its approximate gradient (the inverse warp), so on
-    TensorFlow the renderer warps by gathers."""
+    TensorFlow the warps are gathers."""
     renderer = small_renderer("adam", ("shift(0.2)", "scale(0.8, 1.2)", "rotate(30)"))
-    assert renderer.transforms.gather == (keras.backend.backend() == "tensorflow")
+    assert resample.warps_by_gather() == (keras.backend.backend() == "tensorflow")
     size = 7
     draws = np.array([[0.9, 0.15, 0.8, 0.95]], np.float32)
     basis = np.eye(size * size, dtype=np.float32).reshape(-1, size, size, 1)
@@ -551,7 +551,7 @@ def test_a_step_compiled_with_xla_matches_the_same_step_without():
         return small_renderer("normalized_gradient", specs, jit_compile=jit_compile)
 
     compiled = renderer(True)
-    assert compiled.transforms.gather == (keras.backend.backend() == "tensorflow")
+    assert resample.warps_by_gather() == (keras.backend.backend() == "tensorflow")
     with_xla = compiled.run_chunk([0, 1, 2], [0, 1, 2])
     without = renderer(False).run_chunk([0, 1, 2], [0, 1, 2])
     np.testing.assert_allclose(with_xla.inputs, without.inputs, rtol=1e-4, atol=1e-4)

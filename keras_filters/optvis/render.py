@@ -7,7 +7,6 @@ optimizes one chunk at a time: one image per key, all in one batch.
 import dataclasses
 from collections.abc import Callable, Sequence
 
-import keras
 import numpy as np
 
 from keras_filters import distribution
@@ -113,13 +112,7 @@ class Renderer:
         self.parameterization = parameterization
         self.update = update
         self.placement = placement or distribution.Placement()
-        # TensorFlow's image warp differentiates only approximately (its gradient is the inverse
-        # warp, exact for whole-pixel shifts away from the borders) and has no XLA kernel, so on
-        # TensorFlow the transforms resample with gathers: the same pixels, the exact gradient.
-        # Keras' JAX warp is differentiated exactly as it is.
-        self.transforms = transforms_lib.Compose(
-            transforms, gather=keras.backend.backend() == "tensorflow"
-        )
+        self.transforms = transforms_lib.Compose(transforms)
         self.seed = seed
         self.sizes = list(sizes)
         self.num_steps = num_steps

@@ -9,6 +9,7 @@ Positions are (row, column) in pixels with pixel centres at whole numbers, as
 
 import math
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -20,27 +21,33 @@ from keras_filters import settings
 FILL_MODES = ("reflect", "nearest", "wrap", "constant")
 
 
-def affine(images, matrices, fill_mode: str = "reflect", *, gather: bool = False):
+def warps_by_gather() -> bool:
+    """Whether `affine` resamples with `affine_by_gather` on the current Keras backend.
+
+    On TensorFlow it does: `keras.ops.image.affine_transform` is an image op there whose
+    registered gradient (the inverse warp of the upstream gradient) is exact only for
+    whole-pixel shifts away from the borders, and which has no XLA kernel. The gathers give the
+    same pixels with the exact gradient, and XLA compiles them (`jit_compile`, TPUs). Keras'
+    JAX warp is differentiated exactly as it is.
+    """
+    return keras.backend.backend() == "tensorflow"
+
+
+def affine(images, matrices, fill_mode: str = "reflect"):
     """Warps each image by its own affine map about the image centre, bilinearly.
 
     The output pixel at offset p = (row, column, 1) from the centre takes the input at offset
     `matrices[i] @ p` from the centre: the matrix maps output to source, so warps chain by
     multiplying their matrices (first warp on the left). One call resamples once, however many
-    warps the matrix holds.
-
-    By default the warp is `keras.ops.image.affine_transform`. On TensorFlow that is an image
-    op with no XLA kernel, and its registered gradient (the inverse warp of the upstream
-    gradient) is exact only for whole-pixel shifts away from the borders; on JAX the gradient
-    is exact. With `gather` the same
-    pixels come from `affine_by_gather`, plain gathers that XLA compiles (`jit_compile`, TPUs)
-    with the exact gradient on every backend.
+    warps the matrix holds. The warp is `keras.ops.image.affine_transform`, or the same pixels
+    from `affine_by_gather` where `warps_by_gather()` says so, so that its gradient is exact on
+    every backend.
 
     Args:
         images: Float tensor (batch, height, width, channels).
         matrices: Float tensor (batch, 3, 3) in (row, column, 1) homogeneous coordinates; the
             last row is taken to be (0, 0, 1).
         fill_mode: What enters from outside, one of `FILL_MODES`. Defaults to "reflect".
-        gather: Sample with `affine_by_gather`. Defaults to False.
 
     Returns:
         The warped images, same shape.
@@ -69,7 +76,7 @@ def affine(images, matrices, fill_mode: str = "reflect", *, gather: bool = False
     transform = ops.stack(
         [column_column, column_row, a2, row_column, row_row, b2, zeros, zeros], axis=1
     )
-    if gather:
+    if warps_by_gather():
         return affine_by_gather(images, transform, fill_mode)
     return ops.image.affine_transform(
         images, transform, interpolation="bilinear", fill_mode=fill_mode, fill_value=0.0

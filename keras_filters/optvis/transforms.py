@@ -247,17 +247,13 @@ class Compose:
     Args:
         transforms: Transforms (or `Compose`s, whose transforms are taken in their place).
             Defaults to none.
-        gather: Resample with gathers (`resample.affine`'s `gather`): on TensorFlow, whose
-            image op differentiates only approximately and has no XLA kernel. Defaults to
-            False.
     """
 
-    def __init__(self, transforms: Iterable = (), *, gather: bool = False):
+    def __init__(self, transforms: Iterable = ()):
         flat = []
         for transform in transforms:
             flat.extend(transform.transforms if isinstance(transform, Compose) else [transform])
         self.transforms = tuple(flat)
-        self.gather = gather
         self.num_draws = sum(transform.num_draws for transform in self.transforms)
         self.padding = sum(getattr(transform, "padding", 0) for transform in self.transforms)
 
@@ -273,23 +269,20 @@ class Compose:
                     matrices = ops.matmul(matrices, transform.matrices(columns, _height(images)))
                     continue
                 if matrices is not None:
-                    images = self._warp(images, matrices, fill_mode)
+                    images = resample.affine(images, matrices, fill_mode)
                 matrices = transform.matrices(columns, _height(images))
                 fill_mode = transform.fill_mode
             else:
                 if matrices is not None:
-                    images = self._warp(images, matrices, fill_mode)
+                    images = resample.affine(images, matrices, fill_mode)
                     matrices = None
                 images = transform(images, columns)
         if matrices is not None:
-            images = self._warp(images, matrices, fill_mode)
+            images = resample.affine(images, matrices, fill_mode)
         if self.padding:
             border = self.padding
             images = images[:, border:-border, border:-border, :]
         return images
-
-    def _warp(self, images, matrices, fill_mode):
-        return resample.affine(images, matrices, fill_mode, gather=self.gather)
 
     def __iter__(self):
         return iter(self.transforms)
